@@ -1,0 +1,31 @@
+# make install  creates .venv (Python 3.11) with the pinned recipe and this package
+# make demo     the end-to-end CPU demo on ../shared/data (or $BIOGPT_DATA)
+# make test     the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# A CPU torch wheel ships on this image; point pip at it so an unpinned
+# resolver never reaches for a multi-GB CUDA build.
+WHEELS ?= /opt/wheels
+PIP    := $(BIN)/pip install --disable-pip-version-check -q $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-test.txt setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.txt -r requirements-test.txt
+	$(PIP) --no-build-isolation --no-deps fairseq-fixed==0.12.3.1 fastBPE==0.1.0
+	$(PIP) --no-build-isolation --no-deps -e .
+	touch $@
+
+demo: install
+	$(BIN)/python -m biogpt_fairseq.demo
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,137 @@
+"""Tokenize text the way BioGPT does: sacremoses, then fastBPE.
+
+    python -m biogpt_fairseq.tokenize --bpe-codes CODES [--workers N] [FILE ...] [-o OUT]
+
+Moses tokenization is English with aggressive dash splits and Moses' default
+escaping (`&` becomes `&amp;`: the released dictionary holds these escapes);
+BPE uses fastBPE with the given codes. The output equals, line for line,
+what Hugging Face's `BioGptTokenizer` produces. Exactly one output line per
+input line, empty lines included, in input order, whatever the number of
+workers. Without --bpe-codes only the Moses step runs (to learn codes on its
+output); with --pretokenized only the BPE step runs.
+"""
+import argparse
+import collections
+import itertools
+import multiprocessing
+import sys
+from typing import Dict, Iterable, Iterator, List, Optional
+
+from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
+
+CHUNK_LINES = 256
+# fastBPE's binding has no cache of its own; PubMed's word distribution is
+# Zipfian, so a bounded word cache skips most of its work.
+WORD_CACHE_SIZE = 1_000_000
+
+
+def check_bpe_codes(path: str) -> None:
+    """Reject a codes file fastBPE would abort on (it asserts instead of reporting)."""
+    n_codes = 0
+    for lineno, line in read_lines(path):
+        fields = line.split(" ")
+        if len(fields) != 3 or not fields[2].isdigit():
+            raise UserError(f"{path}:{lineno}: not a fastBPE codes line ('LEFT RIGHT COUNT'): {line[:80]!r}")
+        n_codes += 1
+    if n_codes == 0:
+        raise UserError(f"{path}: empty BPE codes file")
+
+
+class Tokenizer:
+    """sacremoses + fastBPE with a word cache; one per process."""
+
+    def __init__(self, bpe_codes: Optional[str] = None, moses: bool = True):
+        if moses:
+            from sacremoses import MosesTokenizer
+
+            self.moses = MosesTokenizer(lang="en")
+        else:
+            self.moses = None
+        if bpe_codes:
+            import fastBPE
+
+            self.bpe = fastBPE.fastBPE(bpe_codes)
+        else:
+            self.bpe = None
+        self.word_cache: Dict[str, str] = {}
+
+    def words(self, line: str) -> List[str]:
+        if self.moses is None:
+            return line.split()
+        return [
+            w
+            for w in self.moses.tokenize(line, aggressive_dash_splits=True, return_str=False, escape=True)
+            if w  # BioGptTokenizer skips empty tokens too
+        ]
+
+    def encode(self, lines: List[str]) -> List[str]:
+        sentences = [self.words(line) for line in lines]
+        if self.bpe is None:
+            return [" ".join(words) for words in sentences]
+        new_words = list({w for words in sentences for w in words if w not in self.word_cache})
+        if len(self.word_cache) + len(new_words) > WORD_CACHE_SIZE:
+            self.word_cache.clear()  # bounded memory; refilled from the current chunk below
+            new_words = list({w for words in sentences for w in words})
+        self.word_cache.update(zip(new_words, self.bpe.apply(new_words)))
+        return [" ".join(self.word_cache[w] for w in words) for words in sentences]
+
+
+_worker_tokenizer: Optional[Tokenizer] = None
+
+
+def _init_worker(bpe_codes, moses):
+    global _worker_tokenizer
+    _worker_tokenizer = Tokenizer(bpe_codes, moses)
+
+
+def _encode_in_worker(lines):
+    return _worker_tokenizer.encode(lines)
+
+
+def _chunks(lines: Iterable[str], size: int = CHUNK_LINES) -> Iterator[List[str]]:
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def tokenize_lines(lines: Iterable[str], bpe_codes=None, moses=True, workers=1) -> Iterator[str]:
+    """Tokenized lines, in input order; at most 2 chunks per worker in flight (bounded memory)."""
+    if bpe_codes:
+        check_bpe_codes(bpe_codes)
+    if workers <= 1:
+        tokenizer = Tokenizer(bpe_codes, moses)
+        for chunk in _chunks(lines):
+            yield from tokenizer.encode(chunk)
+        return
+    with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(bpe_codes, moses)) as pool:
+        in_flight = collections.deque()
+        for chunk in _chunks(lines):
+            in_flight.append(pool.apply_async(_encode_in_worker, (chunk,)))
+            if len(in_flight) >= 2 * workers:
+                yield from in_flight.popleft().get()
+        while in_flight:
+            yield from in_flight.popleft().get()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", default=["-"], help="text files, one segment per line (default: stdin)")
+    parser.add_argument("-o", "--output", help="output file (default: stdout); written atomically")
+    parser.add_argument("--bpe-codes", help="fastBPE codes file (e.g. the released biogpt/bpecodes)")
+    parser.add_argument("--pretokenized", action="store_true", help="input is already Moses-tokenized: apply BPE only")
+    parser.add_argument("--workers", type=int, default=1, help="processes (output order is kept)")
+    args = parser.parse_args(argv)
+    if args.pretokenized and not args.bpe_codes:
+        raise UserError("--pretokenized needs --bpe-codes")
+    lines = (line for path in args.inputs for _, line in read_lines(path))
+    tokenized = tokenize_lines(lines, args.bpe_codes, moses=not args.pretokenized, workers=args.workers)
+    if args.output:
+        with atomic_output(args.output) as out:
+            out.writelines(f"{line}\n" for line in tokenized)
+    else:
+        sys.stdout.writelines(f"{line}\n" for line in tokenized)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,46 @@
+"""Shared fixtures: the data mirror, the repository, and helpers to run the tools."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("BIOGPT_DATA", REPO.parent / "shared" / "data"))
+    if not (path / "biogpt" / "dict.txt").exists():
+        raise RuntimeError(f"BioGPT data not found at {path}: set BIOGPT_DATA or put ../shared beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    return data_dir()
+
+
+def run_tool(*args, stdin=None, check=True, env=None, cwd=REPO):
+    """Run a command-line entry point the way a user does; return the CompletedProcess."""
+    args = [str(a) for a in args]
+    if args[0].startswith("biogpt_fairseq."):
+        args = [sys.executable, "-m", *args]
+    elif args[0].startswith("fairseq-"):
+        args = [str(Path(sys.executable).parent / args[0]), *args[1:]]
+    result = subprocess.run(args, input=stdin, capture_output=True, cwd=cwd,
+                            env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stderr.decode()[-3000:]}")
+    return result
+
+
+def task_abstracts(data: Path, limit_per_split=None):
+    """Title + abstract of the BC5CDR, DDI and KD-DTI documents (real biomedical text)."""
+    texts = []
+    for name in ["BC5CDR/raw/test.json", "DDI/raw/test.json", "KD-DTI/raw/test.json"]:
+        docs = json.loads((data / name).read_text())
+        for doc in list(docs.values())[:limit_per_split]:
+            texts.append(" ".join(filter(None, [doc.get("title", ""), doc["abstract"]])).strip())
+    return texts

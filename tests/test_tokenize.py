@@ -1,0 +1,97 @@
+"""Tokenization: equal to Hugging Face's BioGptTokenizer, aligned, ordered."""
+import json
+
+import pytest
+from conftest import run_tool, task_abstracts
+
+from biogpt_fairseq.tokenize import tokenize_lines
+
+
+def hf_tokenizer_from_release(data, tmp_path):
+    """BioGptTokenizer built from the released fairseq dict.txt and fastBPE codes."""
+    from transformers import BioGptTokenizer
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for line in (data / "biogpt/dict.txt").read_text(encoding="utf-8").splitlines():
+        token = line.rsplit(" ", 1)[0]
+        # fastBPE marks a non-final piece with "@@"; HF marks a final one with "</w>".
+        vocab[token[:-2] if token.endswith("@@") else token + "</w>"] = len(vocab)
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    merges = [" ".join(line.split(" ")[:2]) for line in (data / "biogpt/bpecodes").read_text().splitlines()]
+    (tmp_path / "merges.txt").write_text("\n".join(merges) + "\n")
+    return BioGptTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+
+
+def as_fastbpe(hf_tokens):
+    return " ".join(t[:-4] if t.endswith("</w>") else t + "@@" for t in hf_tokens)
+
+
+def test_equals_hf_biogpt_tokenizer_on_real_abstracts(data, tmp_path):
+    hf = hf_tokenizer_from_release(data, tmp_path)
+    texts = task_abstracts(data, limit_per_split=300)
+    assert len(texts) == 300 + 191 + 300  # DDI test has 191 documents
+    ours = list(tokenize_lines(texts, bpe_codes=str(data / "biogpt/bpecodes")))
+    assert len(ours) == len(texts)
+    mismatches = [(t, o) for t, o in zip(texts, ours) if o != as_fastbpe(hf.tokenize(t))]
+    assert not mismatches, mismatches[:2]
+    # The escapes of Moses are what the released dictionary holds.
+    assert any("&amp;" in line or "&apos;" in line for line in ours)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_one_line_out_per_line_in_any_worker_count(data, tmp_path, workers):
+    lines = ["", "Aspirin inhibits COX-1.", "   ", "", "tab\there", "cr\rinside", "ls\u2028inside", "中文 text"] * 200
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+    out = tmp_path / "out.bpe"
+    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", "--workers", workers, src, "-o", out)
+    got = out.read_bytes().split(b"\n")
+    assert got[-1] == b"" and len(got) - 1 == len(lines)
+    got = [g.decode() for g in got[:-1]]
+    assert got == list(tokenize_lines(lines, bpe_codes=str(data / "biogpt/bpecodes")))
+    assert got[0] == "" and got[2] == "" and got[1] == "Aspirin inhibits COX @-@ 1 ."
+    assert all("\r" not in g and "\u2028" not in g for g in got)
+
+
+def test_moses_only_then_bpe_only_equals_both_at_once(data, tmp_path):
+    texts = task_abstracts(data, limit_per_split=20)
+    codes = str(data / "biogpt/bpecodes")
+    moses = list(tokenize_lines(texts))
+    assert list(tokenize_lines(moses, bpe_codes=codes, moses=False)) == list(tokenize_lines(texts, bpe_codes=codes))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"ok\n\xff\xfe bad\n", "in.txt:2: invalid UTF-8"),
+        (b"ok\nnul\x00byte\n", "in.txt:2: NUL byte"),
+    ],
+)
+def test_bad_input_is_a_clear_error_naming_file_and_line(data, tmp_path, content, message):
+    src = tmp_path / "in.txt"
+    src.write_bytes(content)
+    out = tmp_path / "out.bpe"
+    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", src, "-o", out, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr.decode() and "Traceback" not in result.stderr.decode()
+    assert not out.exists() and not list(tmp_path.glob("out.bpe.tmp*"))
+
+
+def test_missing_or_malformed_codes_file(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("hello\n")
+    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", tmp_path / "nope", src, check=False)
+    assert result.returncode == 2 and "nope: no such file" in result.stderr.decode()
+    (tmp_path / "bad").write_text("t i 10\nnot a codes line at all\n")
+    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", tmp_path / "bad", src, check=False)
+    assert result.returncode == 2 and "bad:2: not a fastBPE codes line" in result.stderr.decode()
+
+
+def test_empty_file_and_a_1mb_line(data, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", empty).stdout == b""
+    big = tmp_path / "big.txt"
+    big.write_text("short\n" + "protein kinase " * 70_000 + "\nend\n")
+    out = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", big).stdout.split(b"\n")
+    assert len(out) == 4 and out[1].count(b"kinase") == 70_000 and out[2] == b"end"
