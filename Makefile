@@ -17,7 +17,12 @@ install: $(STAMP)
 $(STAMP): requirements.txt requirements-test.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements.txt -r requirements-test.txt
-	$(PIP) --no-build-isolation --no-deps fairseq-fixed==0.12.3.1 fastBPE==0.1.0
+	rm -rf $(VENV)/src && mkdir -p $(VENV)/src
+	$(BIN)/pip download --disable-pip-version-check -q --no-deps --no-binary :all: -d $(VENV)/src fastBPE==0.1.0
+	tar xzf $(VENV)/src/fastBPE-0.1.0.tar.gz -C $(VENV)/src
+	$(PIP) --no-build-isolation --no-deps fairseq-fixed==0.12.3.1 $(VENV)/src/fastBPE-0.1.0
+	@# fastBPE's learner (learnbpe) is only in its C++ command-line tool, not in the binding.
+	g++ -std=c++11 -O3 -pthread $(VENV)/src/fastBPE-0.1.0/fastBPE/main.cc -o $(BIN)/fast
 	$(PIP) --no-build-isolation --no-deps -e .
 	touch $@
 
