@@ -5,7 +5,9 @@
 writes DIR/corpus.txt (title, then the abstract; the sections of a structured
 abstract joined in order, without their labels) and DIR/corpus.pmid, aligned
 line by line, in input order. Citations without a title or without an
-abstract are dropped, as in the BioGPT paper, and counted. Both the 2016
+abstract are dropped, as in the BioGPT paper, and counted; so are citations
+whose PMID is listed in --exclude-pmids (e.g. downstream test documents, to
+keep them out of pre-training). Both the 2016
 `MedlineCitationSet` and the current `PubmedArticleSet` layouts are read. The
 XML is streamed, so memory does not grow with the size of a file.
 """
@@ -16,7 +18,7 @@ import sys
 import xml.etree.ElementTree as ET
 from typing import Counter, Iterator, NamedTuple, Optional
 
-from biogpt_fairseq.textio import UserError, atomic_output, open_binary, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, open_binary, read_lines, run_cli
 
 
 class Citation(NamedTuple):
@@ -68,14 +70,16 @@ def iter_citations(path: str) -> Iterator[Citation]:
             raise UserError(f"{path}: cannot read: {err}") from None
 
 
-def convert(paths, out_txt: str, out_pmid: str) -> Counter:
+def convert(paths, out_txt: str, out_pmid: str, exclude_pmids=frozenset()) -> Counter:
     """Write the kept citations of `paths`; return counts read / kept / dropped by reason."""
-    counts: Counter = collections.Counter()
+    counts: Counter = collections.Counter({"dropped_no_title": 0, "dropped_no_abstract": 0, "dropped_excluded": 0})
     with atomic_output(out_txt) as txt, atomic_output(out_pmid) as pmids:
         for path in paths:
             for citation in iter_citations(path):
                 counts["read"] += 1
-                if not citation.title:
+                if citation.pmid in exclude_pmids:
+                    counts["dropped_excluded"] += 1
+                elif not citation.title:
                     counts["dropped_no_title"] += 1
                 elif not citation.abstract:
                     counts["dropped_no_abstract"] += 1
@@ -91,14 +95,16 @@ def main(argv=None) -> int:
     parser.add_argument("xml", nargs="+", help="PubMed/MEDLINE XML files, optionally gzipped")
     parser.add_argument("--out", required=True, help="output corpus, one document per line; "
                         "the PMIDs go to the same name with the extension .pmid")
+    parser.add_argument("--exclude-pmids", help="file of PMIDs (one per line) to leave out")
     args = parser.parse_args(argv)
     out_pmid = os.path.splitext(args.out)[0] + ".pmid"
-    counts = convert(args.xml, args.out, out_pmid)
-    dropped = counts["dropped_no_title"] + counts["dropped_no_abstract"]
+    exclude = frozenset(line.strip() for _, line in read_lines(args.exclude_pmids)) if args.exclude_pmids else frozenset()
+    counts = convert(args.xml, args.out, out_pmid, exclude)
+    reasons = {k: v for k, v in counts.items() if k.startswith("dropped_")}
+    details = ", ".join(f"{k[len('dropped_'):].replace('_', ' ')}: {v}" for k, v in reasons.items())
     print(
-        f"pubmed: read {counts['read']} citations, kept {counts['kept']}, dropped {dropped} "
-        f"(no title: {counts['dropped_no_title']}, no abstract: {counts['dropped_no_abstract']}) "
-        f"-> {args.out}, {out_pmid}",
+        f"pubmed: read {counts['read']} citations, kept {counts['kept']}, "
+        f"dropped {sum(reasons.values())} ({details}) -> {args.out}, {out_pmid}",
         file=sys.stderr,
     )
     return 0
