@@ -14,6 +14,7 @@ XML is streamed, so memory does not grow with the size of a file.
 import argparse
 import collections
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from typing import Counter, Iterator, NamedTuple, Optional
@@ -65,7 +66,8 @@ def iter_citations(path: str) -> Iterator[Citation]:
                     root.clear()
         except ET.ParseError as err:
             line, column = err.position
-            raise UserError(f"{path}:{line}:{column}: malformed XML: {err.msg}") from None
+            reason = re.sub(r": line \d+, column \d+$", "", err.msg)  # expat repeats the position
+            raise UserError(f"{path}:{line}:{column + 1}: malformed XML: {reason}") from None
         except (OSError, EOFError) as err:  # e.g. a truncated .gz
             raise UserError(f"{path}: cannot read: {err}") from None
 

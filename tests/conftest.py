@@ -44,3 +44,12 @@ def task_abstracts(data: Path, limit_per_split=None):
         for doc in list(docs.values())[:limit_per_split]:
             texts.append(" ".join(filter(None, [doc.get("title", ""), doc["abstract"]])).strip())
     return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, data) -> Path:
+    """preprocess/pretrain.sh run on the real PubMed XML: a small learned vocabulary, 2 shards."""
+    out = tmp_path_factory.mktemp("tiny_corpus")
+    run_tool(REPO / "preprocess" / "pretrain.sh", out, *sorted((data / "pubmed").glob("*.xml*")),
+             "--merges", 300, "--shards", 2, "--valid-every", 10, "--workers", 2)
+    return out

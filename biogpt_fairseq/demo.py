@@ -1,0 +1,195 @@
+"""`make demo`: pre-train a tiny BioGPT on CPU from real PubMed data, end to end.
+
+    python -m biogpt_fairseq.demo [--data ../shared/data] [--out demo_out]
+
+1. corpus: the PubMed XML excerpt plus the abstracts of the task datasets'
+   training splits; every test document is kept out (by PMID and by text);
+2. preprocess/pretrain.sh: Moses + a small fastBPE vocabulary learned on the
+   corpus, binarized into two shards and a validation set;
+3. fairseq-hydra-train with hydra_configs/pretrain/tiny_cpu.yaml;
+4. a PNG of the training and validation loss curves;
+5. beam-search continuations of biomedical prompts.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from biogpt_fairseq.textio import UserError, atomic_output, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPTS = ["Bicalutamide", "Janus kinase 3", "COVID-19 is", "The treatment of type 2 diabetes"]
+# Which split each dataset trains on here (KD-DTI's train split is not in the mirror: it fine-tunes on valid).
+TRAIN_SPLITS = {"BC5CDR": "train", "DDI": "train", "KD-DTI": "valid", "PubMedQA": "train"}
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _documents(data: Path, dataset: str, split: str):
+    """(id, text) of one split: title + abstract for the JSON sets, the context for PubMedQA."""
+    if dataset == "PubMedQA":
+        for lineno, line in enumerate((data / dataset / "raw" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(), 1):
+            question_and_context = line.split("\t")[0]
+            yield f"{split}:{lineno}", question_and_context.split(" context: ", 1)[-1]
+        return
+    if dataset == "HoC":
+        for lineno, line in enumerate((data / dataset / "raw" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(), 1):
+            yield f"{split}:{lineno}", line.split("\t")[0]
+        return
+    for doc_id, doc in json.loads((data / dataset / "raw" / f"{split}.json").read_text(encoding="utf-8")).items():
+        yield doc_id, " ".join(filter(None, [doc.get("title", ""), doc.get("abstract", "")]))
+
+
+def build_task_corpus(data: Path, out: Path) -> dict:
+    """Write out/task_train_docs.txt and out/test.pmids; return counts."""
+    test_ids, test_texts = set(), set()
+    for dataset in ["BC5CDR", "DDI", "KD-DTI", "PubMedQA", "HoC"]:
+        for doc_id, text in _documents(data, dataset, "test"):
+            test_ids.add(doc_id)
+            test_texts.add(_normalized(text))
+    counts = {"kept": 0, "excluded_as_test": 0}
+    with atomic_output(str(out / "task_train_docs.txt")) as docs:
+        for dataset, split in TRAIN_SPLITS.items():
+            for doc_id, text in _documents(data, dataset, split):
+                if doc_id in test_ids or _normalized(text) in test_texts:
+                    counts["excluded_as_test"] += 1
+                    continue
+                docs.write(" ".join(text.split()) + "\n")
+                counts["kept"] += 1
+    with atomic_output(str(out / "test.pmids")) as pmids:
+        pmids.writelines(f"{doc_id}\n" for doc_id in sorted(test_ids) if doc_id.isdigit())
+    return counts
+
+
+def run(command, log=None, cwd=REPO) -> None:
+    """Run a command with its output shown live (and copied to `log`)."""
+    print("+", " ".join(str(c) for c in command), flush=True)
+    with subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, cwd=cwd) as process:
+        with open(log, "w", encoding="utf-8") if log else open(os.devnull, "w") as copy:
+            for line in process.stdout:
+                if "tensorboardX" in line or "UserWarning" in line or "deprecation" in line:
+                    continue
+                sys.stdout.write(line)
+                copy.write(line)
+    if process.returncode != 0:
+        raise UserError(f"command failed ({process.returncode}): {' '.join(str(c) for c in command)}")
+
+
+LOSS_LINE = re.compile(r"\]\[(train_inner|valid)\]\[INFO\] - .*?loss[= ]([0-9.]+).*?num_updates[= ](\d+)")
+
+
+def loss_curves(log: Path) -> dict:
+    """{'train_inner': [(update, loss)], 'valid': [...]} from fairseq's training log (base-2 loss)."""
+    curves = {"train_inner": [], "valid": []}
+    for match in LOSS_LINE.finditer(log.read_text(encoding="utf-8")):
+        curves[match.group(1)].append((int(match.group(3)), float(match.group(2))))
+    return curves
+
+
+def plot_losses(curves: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, label, style in [("train_inner", "training", "-"), ("valid", "validation", "o-")]:
+        if curves[name]:
+            updates, losses = zip(*curves[name])
+            ax.plot(updates, losses, style, label=label)
+    ax.set_xlabel("updates")
+    ax.set_ylabel("cross-entropy (bits per token)")
+    ax.set_title("Tiny BioGPT pre-training on CPU")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
+    """Continuations of `prompts` through fairseq's hub interface (Moses + fastBPE)."""
+    import logging
+
+    import biogpt_fairseq.models  # noqa: F401  (registers the architectures)
+    from fairseq.models.transformer_lm import TransformerLanguageModel
+
+    logging.getLogger("fairseq").setLevel(logging.WARNING)  # the hub logs its whole config at INFO
+
+    model = TransformerLanguageModel.from_pretrained(
+        str(checkpoint_dir), "checkpoint_best.pt", str(data_dir),
+        tokenizer="moses", bpe="fastbpe", bpe_codes=str(data_dir / "bpecodes"),
+    )
+    model.eval()
+    return model.sample(prompts, beam=beam, max_len_b=max_len, no_repeat_ngram_size=3)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")),
+                        help="the BioGPT data mirror (default: $BIOGPT_DATA or ../shared/data)")
+    parser.add_argument("--out", default=str(REPO / "demo_out"), help="where the artifacts go")
+    parser.add_argument("--merges", type=int, default=4000, help="BPE merges to learn")
+    parser.add_argument("--updates", type=int, default=600, help="pre-training updates")
+    parser.add_argument("--workers", type=int, default=2, help="preprocessing processes")
+    args = parser.parse_args(argv)
+    data, out = Path(args.data).resolve(), Path(args.out).resolve()
+    if not (data / "pubmed").is_dir():
+        raise UserError(f"{data}: not the BioGPT data mirror (no pubmed/): pass --data or set BIOGPT_DATA")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+
+    print("== 1. corpus: PubMed XML + task training splits (test documents excluded)", flush=True)
+    counts = build_task_corpus(data, out)
+    print(f"task training documents: {counts['kept']} kept, {counts['excluded_as_test']} excluded as test documents")
+
+    print("== 2. tokenize, learn a vocabulary, binarize", flush=True)
+    corpus = out / "data"
+    run([REPO / "preprocess" / "pretrain.sh", corpus, *sorted((data / "pubmed").glob("*.xml*")),
+         "--extra", out / "task_train_docs.txt", "--exclude-pmids", out / "test.pmids",
+         "--merges", args.merges, "--shards", 2, "--valid-every", 25, "--workers", args.workers])
+
+    print("== 3. pre-train a tiny BioGPT (fairseq-hydra-train, hydra_configs/pretrain/tiny_cpu.yaml)", flush=True)
+    checkpoints = out / "checkpoints"
+    shutil.rmtree(checkpoints, ignore_errors=True)  # fairseq would resume a previous run's checkpoint_last.pt
+    shards = f"{corpus}/data-bin/shard0:{corpus}/data-bin/shard1"
+    log = out / "train.log"
+    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs" / "pretrain",
+         "--config-name", "tiny_cpu", f"task.data={shards}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
+         f"optimization.max_update={args.updates}", f"checkpoint.save_dir={checkpoints}"],
+        log=log, cwd=out)  # hydra writes its own hydra_train.log into the working directory
+
+    print("== 4. loss curves", flush=True)
+    curves = loss_curves(log)
+    if not curves["train_inner"] or not curves["valid"]:
+        raise UserError(f"{log}: no loss values found in the training log")
+    plot_losses(curves, out / "loss.png")
+    print(f"training loss {curves['train_inner'][0][1]:.2f} -> {curves['train_inner'][-1][1]:.2f}, "
+          f"validation loss {curves['valid'][0][1]:.2f} -> {curves['valid'][-1][1]:.2f} (bits per token)")
+
+    print("== 5. generation (beam 5)", flush=True)
+    continuations = generate(checkpoints, corpus, PROMPTS)
+    with atomic_output(str(out / "generations.txt")) as handle:
+        for prompt, text in zip(PROMPTS, continuations):
+            print(f"  {prompt!r} -> {text}")
+            handle.write(f"{prompt}\t{text}\n")
+
+    print(f"\nDone in {time.time() - start:.0f} s. Artifacts:")
+    for name, what in [("data/data-bin", "binarized shards"), ("data/bpecodes", "learned BPE codes"),
+                       ("data/dict.txt", "dictionary"), ("checkpoints/checkpoint_best.pt", "model"),
+                       ("train.log", "fairseq training log"), ("loss.png", "loss curves"),
+                       ("generations.txt", "generated continuations")]:
+        print(f"  {out / name}  ({what})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

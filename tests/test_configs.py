@@ -1,0 +1,79 @@
+"""The pre-training configs compose, hold the paper's values, and build the intended model."""
+import pytest
+import torch
+import yaml
+from conftest import REPO, run_tool
+from fairseq import tasks, utils
+from fairseq.dataclass.initialize import add_defaults, hydra_init
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+CONFIG_DIR = REPO / "hydra_configs" / "pretrain"
+
+
+def composed(name, data_path):
+    """The job config exactly as `fairseq-hydra-train --cfg job` prints it."""
+    result = run_tool("fairseq-hydra-train", "--config-dir", CONFIG_DIR, "--config-name", name,
+                      f"task.data={data_path}", "--cfg", "job")
+    return yaml.safe_load(result.stdout.decode())
+
+
+@pytest.mark.parametrize("name, arch, tokens_per_sample, layers, width", [
+    ("biogpt_8xv100", "transformer_lm_biogpt", 1024, 24, 1024),
+    ("biogpt_large_8xv100", "transformer_lm_biogpt_large", 2048, 48, 1600),
+])
+def test_paper_pretraining_config_values(name, arch, tokens_per_sample, layers, width):
+    cfg = composed(name, "data-bin/shard0:data-bin/shard1")
+    assert cfg["common"]["fp16"] is True and cfg["common"]["user_dir"] == "biogpt_fairseq"
+    assert cfg["distributed_training"]["distributed_world_size"] == 8
+    assert cfg["task"]["_name"] == "language_modeling" and cfg["task"]["tokens_per_sample"] == tokens_per_sample
+    tokens_per_update = (cfg["dataset"]["max_tokens"] * cfg["optimization"]["update_freq"][0]
+                         * cfg["distributed_training"]["distributed_world_size"])
+    assert tokens_per_update == 524_288
+    assert cfg["optimizer"]["_name"] == "adam" and cfg["optimizer"]["adam_betas"] == "(0.9,0.98)"
+    assert cfg["optimization"]["lr"] == [0.0002] and cfg["optimization"]["max_update"] == 200_000
+    assert cfg["lr_scheduler"] == {**cfg["lr_scheduler"], "_name": "inverse_sqrt", "warmup_updates": 20_000}
+    assert cfg["model"]["_name"] == arch
+    assert (cfg["model"]["decoder_layers"], cfg["model"]["decoder_embed_dim"]) == (layers, width)
+
+
+def build_like_fairseq_hydra_train(name, data_path):
+    """Model of a config, built on the meta device along fairseq-hydra-train's own path.
+
+    fairseq merges dataclass defaults into the model config twice (before and
+    after importing the --user-dir): building through that path is what
+    catches a config that would train a different shape than intended.
+    """
+    hydra_init(name)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(name, overrides=[f"task.data={data_path}"])
+    add_defaults(cfg)
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    utils.import_user_module(cfg.common)
+    add_defaults(cfg)
+    task = tasks.setup_task(cfg.task)
+    with torch.device("meta"):
+        return task.build_model(cfg.model)
+
+
+@pytest.mark.parametrize("name, dict_dir, expected", [
+    ("biogpt_8xv100", "biogpt", 346_763_264),
+    ("biogpt_large_8xv100", "biogpt-large", 1_571_188_800),
+])
+def test_config_builds_the_published_model(data, tmp_path, monkeypatch, name, dict_dir, expected):
+    (tmp_path / "dict.txt").write_bytes((data / dict_dir / "dict.txt").read_bytes())
+    monkeypatch.chdir(REPO)  # common.user_dir is relative to the repository root
+    model = build_like_fairseq_hydra_train(name, tmp_path)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert model.decoder.project_in_dim is None and model.decoder.project_out_dim is None
+
+
+def test_tiny_cpu_config_trains_through_fairseq_hydra_train(tiny_corpus, tmp_path):
+    result = run_tool("fairseq-hydra-train", "--config-dir", CONFIG_DIR, "--config-name", "tiny_cpu",
+                      f"task.data={tiny_corpus / 'data-bin' / 'shard0'}", "optimization.max_update=3",
+                      f"checkpoint.save_dir={tmp_path}", "dataset.validate_interval_updates=0",
+                      "task.tokens_per_sample=64", cwd=REPO)
+    log = result.stdout.decode() + result.stderr.decode()
+    assert "transformer_lm_biogpt_tiny" in log
+    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["cfg"]["model"]["decoder_input_dim"] == 256 and state["optimizer_history"][-1]["num_updates"] == 3
