@@ -72,7 +72,8 @@ def test_tiny_cpu_config_trains_through_fairseq_hydra_train(tiny_corpus, tmp_pat
     result = run_tool("fairseq-hydra-train", "--config-dir", CONFIG_DIR, "--config-name", "tiny_cpu",
                       f"task.data={tiny_corpus / 'data-bin' / 'shard0'}", "optimization.max_update=3",
                       f"checkpoint.save_dir={tmp_path}", "dataset.validate_interval_updates=0",
-                      "task.tokens_per_sample=64", cwd=REPO)
+                      "task.tokens_per_sample=64", f"hydra.job_logging.handlers.file.filename={tmp_path}/hydra_train.log",
+                      cwd=REPO)
     log = result.stdout.decode() + result.stderr.decode()
     assert "transformer_lm_biogpt_tiny" in log
     state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)

@@ -1,0 +1,161 @@
+"""The spec interface, the relation-sentence machinery and the shared metrics."""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from biogpt_fairseq.textio import UserError
+
+TASKS: Dict[str, "TaskSpec"] = {}
+
+
+def register(spec_class):
+    """Class decorator: make a spec available by its `name`."""
+    TASKS[spec_class.name] = spec_class()
+    return spec_class
+
+
+def get_task(name: str) -> "TaskSpec":
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}: choose from {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str  # PMID where the dataset has one, else the record's key or line number
+    source: str
+    target: str
+    gold: object  # triples (list of tuples) or an answer / labels
+
+
+# What generation leaves before the answer: learned prompt tokens and the
+# hard prompts of the original release.
+PROMPT_RESIDUE = re.compile(r"\blearned\d+\b|^\s*(in conclusion ,?|we can conclude that|we have that)\s*", re.I)
+
+
+def strip_prompt_residue(text: str) -> str:
+    previous = None
+    while previous != text:
+        previous, text = text, PROMPT_RESIDUE.sub(" ", text)
+    return " ".join(text.split())
+
+
+class TaskSpec:
+    """One downstream dataset. Subclasses set the class attributes and override the methods."""
+
+    name: str = ""
+    dataset: str = ""  # folder under the data mirror
+    raw_splits: Dict[str, str] = {}  # split -> file under DATASET/raw/
+    output_key: str = ""  # "triples", "answer" or "labels" in decoded JSON
+
+    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
+        raise NotImplementedError
+
+    def verbalize(self, gold) -> str:
+        raise NotImplementedError
+
+    def decode(self, sentence: str, context: Optional["Context"] = None) -> Tuple[bool, object]:
+        """(parsed, value) for one generated sentence."""
+        raise NotImplementedError
+
+    def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
+        raise NotImplementedError
+
+
+@dataclass
+class Context:
+    """What the decoder may use to resolve an ambiguous sentence."""
+    source: str = ""  # the input document
+    known: Optional[Dict[str, set]] = None  # slot name -> known entity names (e.g. from *.entities.json)
+
+    def is_plausible(self, slot: str, value: str) -> bool:
+        if self.known is not None and slot in self.known:
+            return value in self.known[slot]
+        return bool(self.source) and value.lower() in self.source.lower()
+
+
+class RelationTemplate:
+    """A sentence template such as 'the interaction between {head} and {tail} is {relation}'.
+
+    Parsing enumerates every way the literal parts can split a sentence and
+    takes the split with the most entities the context finds plausible, so a
+    name containing ' and ' is still recovered. Ties go to the greedy split of
+    the original release's regex (longest head first), or with
+    `greedy_head=False` to the shortest head (for drug names, which in KD-DTI
+    never contain ' and ', unlike the protein names that follow them).
+    """
+
+    SLOT = re.compile(r"\{(\w+)\}")
+
+    def __init__(self, template: str, greedy_head: bool = True):
+        self.template = template
+        self.greedy_head = greedy_head
+        self.literals = self.SLOT.split(template)[0::2]
+        self.slots = self.SLOT.findall(template)
+
+    def render(self, **values) -> str:
+        return self.template.format(**values)
+
+    def _splits(self, text: str, literals: Sequence[str], slots: Sequence[str]) -> Iterator[Dict[str, str]]:
+        if not slots:
+            if text == literals[0]:
+                yield {}
+            return
+        if not text.startswith(literals[0]):
+            return
+        rest = text[len(literals[0]):]
+        if len(slots) == 1:
+            if literals[1]:
+                if not rest.endswith(literals[1]) or len(rest) == len(literals[1]):
+                    return
+                value = rest[: len(rest) - len(literals[1])]
+            else:
+                value = rest
+            if value.strip():
+                yield {slots[0]: value}
+            return
+        ends = [m.start() for m in re.finditer(re.escape(literals[1]), rest)]
+        greedy = self.greedy_head or len(slots) < len(self.slots)  # only the head's split is configurable
+        for end in (reversed(ends) if greedy else ends):
+            if end == 0:
+                continue
+            for tail in self._splits(rest[end:], literals[1:], slots[1:]):
+                yield {slots[0]: rest[:end], **tail}
+
+    def parse(self, segment: str, context: Optional[Context] = None) -> Optional[Dict[str, str]]:
+        candidates = [{k: v.strip() for k, v in c.items()} for c in self._splits(segment.strip(), self.literals, self.slots)]
+        if not candidates:
+            return None
+        if context is None:
+            return candidates[0]
+        return max(candidates, key=lambda c: sum(context.is_plausible(slot, value)  # max keeps the first of ties
+                                                 for slot, value in c.items() if slot != "relation"))
+
+
+def split_triples_sentence(sentence: str) -> List[str]:
+    """The segments of 'A; B; C.' (the final period and prompt residue removed)."""
+    sentence = strip_prompt_residue(sentence).strip()
+    if sentence.endswith("."):
+        sentence = sentence[:-1]
+    return [s for s in (p.strip() for p in sentence.split("; ")) if s]
+
+
+def sort_by_appearance(items: Iterable, text: str, key: Callable) -> list:
+    """Sort by the first appearance of key(item) in `text` (case-insensitive; absent first, as str.find gives -1)."""
+    lowered = text.lower()
+    return sorted(items, key=lambda item: lowered.find(key(item).lower()))
+
+
+def precision_recall_f1(n_correct: int, n_predicted: int, n_gold: int) -> dict:
+    precision = n_correct / n_predicted if n_predicted else 0.0
+    recall = n_correct / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": 100 * precision, "recall": 100 * recall, "f1": 100 * f1,
+            "n_correct": n_correct, "n_predicted": n_predicted, "n_gold": n_gold}
+
+
+def micro_prf(predicted: Dict[str, set], gold: Dict[str, set]) -> dict:
+    """Micro precision/recall/F1 over per-document sets (a document missing from either side is empty there)."""
+    n_correct = sum(len(predicted.get(doc, set()) & triples) for doc, triples in gold.items())
+    return precision_recall_f1(n_correct, sum(map(len, predicted.values())), sum(map(len, gold.values())))

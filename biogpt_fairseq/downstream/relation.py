@@ -1,0 +1,77 @@
+"""Relation extraction as generation: triples verbalized with a template, parsed back."""
+import json
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from biogpt_fairseq.downstream.base import (
+    Context, Example, RelationTemplate, TaskSpec, micro_prf, sort_by_appearance, split_triples_sentence,
+)
+from biogpt_fairseq.textio import UserError
+
+
+def load_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: invalid JSON: {err}") from None
+
+
+class RelationTask(TaskSpec):
+    """Triples (head, relation, tail) <-> 'T1; T2; ...; Tn.' with one template sentence per triple."""
+
+    output_key = "triples"
+    template = RelationTemplate("the interaction between {head} and {tail} is {relation}")
+    lowercase_source = False
+
+    def document_text(self, record: dict) -> str:
+        return " ".join(filter(None, [record.get("title", "").strip(), record["abstract"].strip()]))
+
+    def gold_triples(self, record: dict, text: str) -> List[Tuple[str, str, str]]:
+        raise NotImplementedError
+
+    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
+        path = raw_dir / self.raw_splits[split]
+        for doc_id, record in load_json(path).items():
+            try:
+                text = self.document_text(record)
+                triples = sort_by_appearance(self.gold_triples(record, text), text, key=lambda t: t[0])
+            except KeyError as err:
+                raise UserError(f"{path}: record {doc_id!r} has no {err.args[0]!r}") from None
+            source = text.lower() if self.lowercase_source else text
+            yield Example(doc_id, source, self.verbalize(triples) if triples else "", triples)
+
+    def verbalize(self, triples) -> str:
+        return "; ".join(self.template.render(head=h, relation=r, tail=t) for h, r, t in triples) + "."
+
+    def decode(self, sentence: str, context: Optional[Context] = None):
+        segments = split_triples_sentence(sentence)
+        triples = []
+        for segment in segments:
+            slots = self.template.parse(segment, context)
+            if slots is not None:
+                triples.append((slots["head"], slots.get("relation", self.relation_name), slots["tail"]))
+        return bool(segments) and len(triples) == len(segments), triples
+
+    relation_name = ""  # the relation of a template without a {relation} slot
+
+    @staticmethod
+    def normalize(triple) -> Tuple[str, str, str]:
+        return tuple(" ".join(str(part).lower().split()) for part in triple)
+
+    def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
+        """Micro P/R/F1 of hard-matched (head, relation, tail) per document, names lower-cased."""
+        gold = {doc_id: {self.normalize(t) for t in triples}
+                for doc_id, triples in ((e.id, e.gold) for e in self.examples_from_file(gold_path))}
+        predicted: Dict[str, set] = {}
+        for prediction in predictions:
+            triples = {self.normalize((t["head"], t["relation"], t["tail"])) for t in prediction["triples"]}
+            predicted.setdefault(prediction["pmid"], set()).update(triples)
+        return micro_prf(predicted, gold)
+
+    def examples_from_file(self, path: Path) -> Iterator[Example]:
+        split = next((s for s, name in self.raw_splits.items() if Path(path).name == name), None)
+        if split is None:
+            raise UserError(f"{path}: expected one of {', '.join(self.raw_splits.values())} of {self.dataset}")
+        return self.examples(Path(path).parent, split)

@@ -1,0 +1,49 @@
+"""The demo: test documents never reach pre-training; a short run produces every artifact."""
+import json
+
+from conftest import run_tool
+
+from biogpt_fairseq.demo import _normalized, build_task_corpus, loss_curves
+
+
+def test_no_test_document_in_the_pretraining_corpus(data, tmp_path):
+    counts = build_task_corpus(data, tmp_path)
+    docs = (tmp_path / "task_train_docs.txt").read_text(encoding="utf-8").splitlines()
+    assert len(docs) == counts["kept"] > 2000
+    test_texts = set()
+    for name in ["BC5CDR", "DDI", "KD-DTI"]:
+        for doc in json.loads((data / name / "raw/test.json").read_text()).values():
+            test_texts.add(_normalized(" ".join(filter(None, [doc.get("title", ""), doc["abstract"]]))))
+    for line in (data / "PubMedQA/raw/test.tsv").read_text().splitlines():
+        test_texts.add(_normalized(line.split("\t")[0].split(" context: ", 1)[1]))
+    assert not test_texts & {_normalized(d) for d in docs}
+    # the PMIDs handed to the PubMed converter cover the BC5CDR and KD-DTI test sets
+    pmids = set((tmp_path / "test.pmids").read_text().split())
+    assert set(json.loads((data / "BC5CDR/raw/test.json").read_text())) <= pmids
+    assert set(json.loads((data / "KD-DTI/raw/test.json").read_text())) <= pmids
+
+
+def test_loss_curves_read_fairseq_hydra_log(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "[2026-11-24 23:54:25,468][train_inner][INFO] - epoch 001:     40 / 275 loss=10.33, ppl=1286.87, "
+        "wps=4395.7, num_updates=40, lr=0.0008\n"
+        "[2026-11-24 23:54:32,660][valid][INFO] - epoch 001 | valid on 'valid' subset | loss 10.264 | "
+        "ppl 1229.97 | num_updates 50\n"
+    )
+    assert loss_curves(log) == {"train_inner": [(40, 10.33)], "valid": [(50, 10.264)]}
+
+
+def test_short_demo_run_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = run_tool("biogpt_fairseq.demo", "--out", out, "--updates", 60, "--merges", 500)
+    stdout = result.stdout.decode()
+    assert "loaded" in stdout and "shard1/train" in stdout  # fairseq's own progress output is shown
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    generations = (out / "generations.txt").read_text(encoding="utf-8").splitlines()
+    assert [g.split("\t")[0] for g in generations] == ["Bicalutamide", "Janus kinase 3", "COVID-19 is",
+                                                        "The treatment of type 2 diabetes"]
+    assert all(len(g.split("\t")[1]) > len(g.split("\t")[0]) for g in generations)
+    curves = loss_curves(out / "train.log")
+    assert curves["valid"] and curves["train_inner"][-1][1] < curves["train_inner"][0][1]
+    assert f"{out / 'loss.png'}" in stdout and "Artifacts:" in stdout
