@@ -41,16 +41,29 @@ def strip_prompt_residue(text: str) -> str:
     return " ".join(text.split())
 
 
+HELD_OUT_EVERY = 10  # a carved validation split takes every 10th record of the training file
+
+
 class TaskSpec:
     """One downstream dataset. Subclasses set the class attributes and override the methods."""
 
     name: str = ""
     dataset: str = ""  # folder under the data mirror
     raw_splits: Dict[str, str] = {}  # split -> file under DATASET/raw/
+    carve_valid_from_train = False  # valid = every 10th record of the train file, train = the rest
     output_key: str = ""  # "triples", "answer" or "labels" in decoded JSON
 
-    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
+    def read_examples(self, path: Path) -> Iterator[Example]:
+        """Every record of one raw file, in file order."""
         raise NotImplementedError
+
+    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
+        if split not in self.raw_splits:
+            raise UserError(f"{self.name} has no {split!r} split (it has {', '.join(self.raw_splits)})")
+        records = self.read_examples(Path(raw_dir) / self.raw_splits[split])
+        if self.carve_valid_from_train and split in ("train", "valid"):
+            return (e for i, e in enumerate(records) if (i % HELD_OUT_EVERY == 0) == (split == "valid"))
+        return records
 
     def verbalize(self, gold) -> str:
         raise NotImplementedError

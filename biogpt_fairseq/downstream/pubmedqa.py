@@ -31,8 +31,7 @@ class PubMedQA(TaskSpec):
     output_key = "answer"
     answer_pattern = re.compile(r"the answer to the question given the context is (yes|no|maybe)\b")
 
-    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
-        path = raw_dir / self.raw_splits[split]
+    def read_examples(self, path: Path) -> Iterator[Example]:
         for lineno, (question_and_context, answer) in read_tsv(path):
             if answer not in ANSWERS:
                 raise UserError(f"{path}:{lineno}: answer {answer!r} is not one of {', '.join(ANSWERS)}")

@@ -31,8 +31,7 @@ class RelationTask(TaskSpec):
     def gold_triples(self, record: dict, text: str) -> List[Tuple[str, str, str]]:
         raise NotImplementedError
 
-    def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
-        path = raw_dir / self.raw_splits[split]
+    def read_examples(self, path: Path) -> Iterator[Example]:
         for doc_id, record in load_json(path).items():
             try:
                 text = self.document_text(record)
@@ -62,16 +61,9 @@ class RelationTask(TaskSpec):
 
     def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
         """Micro P/R/F1 of hard-matched (head, relation, tail) per document, names lower-cased."""
-        gold = {doc_id: {self.normalize(t) for t in triples}
-                for doc_id, triples in ((e.id, e.gold) for e in self.examples_from_file(gold_path))}
+        gold = {e.id: {self.normalize(t) for t in e.gold} for e in self.read_examples(Path(gold_path))}
         predicted: Dict[str, set] = {}
         for prediction in predictions:
             triples = {self.normalize((t["head"], t["relation"], t["tail"])) for t in prediction["triples"]}
             predicted.setdefault(prediction["pmid"], set()).update(triples)
         return micro_prf(predicted, gold)
-
-    def examples_from_file(self, path: Path) -> Iterator[Example]:
-        split = next((s for s, name in self.raw_splits.items() if Path(path).name == name), None)
-        if split is None:
-            raise UserError(f"{path}: expected one of {', '.join(self.raw_splits.values())} of {self.dataset}")
-        return self.examples(Path(path).parent, split)
