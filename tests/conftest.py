@@ -53,3 +53,19 @@ def tiny_corpus(tmp_path_factory, data) -> Path:
     run_tool(REPO / "preprocess" / "pretrain.sh", out, *sorted((data / "pubmed").glob("*.xml*")),
              "--merges", 300, "--shards", 2, "--valid-every", 10, "--workers", 2)
     return out
+
+
+TINY_MODEL = ["--decoder-layers", 2, "--decoder-embed-dim", 64, "--decoder-ffn-embed-dim", 128,
+              "--decoder-attention-heads", 2]
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tiny_corpus, tmp_path_factory) -> Path:
+    """A tiny BioGPT-shaped LM pre-trained for a few updates on `tiny_corpus` (its checkpoint)."""
+    save_dir = tmp_path_factory.mktemp("tiny_pretrained")
+    run_tool("fairseq-train", tiny_corpus / "data-bin" / "shard0", "--user-dir", REPO / "biogpt_fairseq",
+             "--task", "language_modeling", "--arch", "transformer_lm_biogpt_tiny", *TINY_MODEL,
+             "--tokens-per-sample", 512, "--sample-break-mode", "none", "--batch-size", 8, "--optimizer", "adam",
+             "--lr", 1e-3, "--max-update", 5, "--save-dir", save_dir, "--no-epoch-checkpoints", "--cpu",
+             "--num-workers", 0, "--disable-validation")
+    return save_dir / "checkpoint_last.pt"

@@ -5,38 +5,50 @@ from fairseq.data import FairseqDataset, data_utils
 
 
 class PromptedPairDataset(FairseqDataset):
-    """Items are `[eos] source prompt target eos`, the source truncated to fit.
+    """Items are `[eos] source prompt target` (target ending with eos) for training, and
+    `[eos] source prompt` as the prefix that generation continues.
 
     The leading eos matches pre-training, where every document follows an eos,
-    and generation, which starts from eos. Each item also carries its prefix
-    (`source prompt`, or `prompt source` with `prefix=True`): generation is
-    conditioned on it and emits only what follows.
+    and generation, which starts from eos. Training sequences fit in
+    `max_positions`: the source gives way to the target (which is cut only if
+    it cannot fit even after an empty source). The generation prefix does not
+    depend on the gold target: its source is cut at `max_source_positions`.
+    With `prefix=True` the prompt goes before the source.
     """
 
     def __init__(self, src, tgt, dictionary, prompt: torch.Tensor, max_source_positions: int,
                  max_positions: int, prefix: bool = False, loss_on_target_only: bool = True, shuffle: bool = True):
         self.src, self.tgt, self.dictionary = src, tgt, dictionary
         self.prompt = prompt.long()
-        self.max_source_positions, self.max_positions = max_source_positions, max_positions
         self.prefix, self.loss_on_target_only, self.shuffle = prefix, loss_on_target_only, shuffle
         self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        tgt_sizes = np.asarray(tgt.sizes) if tgt is not None else np.zeros(len(src), dtype=np.int64)
-        # The model reads `eos source prompt target` minus the final eos: source + prompt + target tokens.
-        source_room = np.minimum(self.max_source_positions, self.max_positions - len(self.prompt) - tgt_sizes)
-        self.src_sizes = np.clip(np.minimum(np.asarray(src.sizes) - 1, source_room), 0, None)  # without its eos
-        self.sizes = self.src_sizes + len(self.prompt) + tgt_sizes
+        room = max_positions - len(self.prompt)  # the model reads source + prompt + target tokens
+        if room < 1:
+            raise ValueError(f"a prompt of {len(self.prompt)} tokens leaves no room in {max_positions} positions")
+        source_sizes = np.asarray(src.sizes) - 1  # without the source's eos
+        self.prefix_source_sizes = np.minimum(source_sizes, min(max_source_positions, room - 1))
+        self.tgt_sizes = np.minimum(np.asarray(tgt.sizes), room) if tgt is not None else np.zeros(len(src), np.int64)
+        self.src_sizes = np.clip(np.minimum(source_sizes, np.minimum(max_source_positions, room - self.tgt_sizes)), 0, None)
+        self.sizes = self.src_sizes + len(self.prompt) + self.tgt_sizes
+
+    def _with_prompt(self, source):
+        body = torch.cat([self.prompt, source]) if self.prefix else torch.cat([source, self.prompt])
+        return torch.cat([body.new([self.eos]), body])
 
     def __getitem__(self, index):
-        source = self.src[index][:-1][: self.src_sizes[index]]  # drop the eos, then truncate to fit
-        prefix = torch.cat([self.prompt, source]) if self.prefix else torch.cat([source, self.prompt])
-        prefix = torch.cat([prefix.new([self.eos]), prefix])
-        target = self.tgt[index] if self.tgt is not None else prefix.new([])
-        sequence = torch.cat([prefix, target])
+        source = self.src[index][:-1]
+        target = self.tgt[index][: self.tgt_sizes[index]] if self.tgt is not None else source.new([])
+        sequence = torch.cat([self._with_prompt(source[: self.src_sizes[index]]), target])
         labels = sequence[1:].clone()
         if self.loss_on_target_only:
-            labels[: len(prefix) - 1] = self.pad  # the criterion ignores padding
-        return {"id": index, "input": sequence[:-1] if len(target) else sequence, "labels": labels,
-                "prefix": prefix, "target": target}
+            labels[: len(sequence) - 1 - len(target)] = self.pad  # the criterion ignores padding
+        return {
+            "id": index,
+            "input": sequence[:-1] if len(target) else sequence,
+            "labels": labels,
+            "prefix": self._with_prompt(source[: self.prefix_source_sizes[index]]),
+            "target": self.tgt[index] if self.tgt is not None else target,
+        }
 
     def __len__(self):
         return len(self.src)
