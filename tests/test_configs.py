@@ -9,12 +9,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 CONFIG_DIR = REPO / "hydra_configs" / "pretrain"
+FINETUNE_DIR = REPO / "hydra_configs" / "finetune"
 
 
-def composed(name, data_path):
+def composed(name, data_path, config_dir=CONFIG_DIR, *overrides):
     """The job config exactly as `fairseq-hydra-train --cfg job` prints it."""
-    result = run_tool("fairseq-hydra-train", "--config-dir", CONFIG_DIR, "--config-name", name,
-                      f"task.data={data_path}", "--cfg", "job")
+    result = run_tool("fairseq-hydra-train", "--config-dir", config_dir, "--config-name", name,
+                      f"task.data={data_path}", *overrides, "--cfg", "job")
     return yaml.safe_load(result.stdout.decode())
 
 
@@ -37,7 +38,7 @@ def test_paper_pretraining_config_values(name, arch, tokens_per_sample, layers, 
     assert (cfg["model"]["decoder_layers"], cfg["model"]["decoder_embed_dim"]) == (layers, width)
 
 
-def build_like_fairseq_hydra_train(name, data_path):
+def build_like_fairseq_hydra_train(name, data_path, config_dir=CONFIG_DIR, *overrides):
     """Model of a config, built on the meta device along fairseq-hydra-train's own path.
 
     fairseq merges dataclass defaults into the model config twice (before and
@@ -45,8 +46,8 @@ def build_like_fairseq_hydra_train(name, data_path):
     catches a config that would train a different shape than intended.
     """
     hydra_init(name)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(name, overrides=[f"task.data={data_path}"])
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        cfg = compose(name, overrides=[f"task.data={data_path}", *overrides])
     add_defaults(cfg)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     utils.import_user_module(cfg.common)
@@ -78,3 +79,41 @@ def test_tiny_cpu_config_trains_through_fairseq_hydra_train(tiny_corpus, tmp_pat
     assert "transformer_lm_biogpt_tiny" in log
     state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert state["cfg"]["model"]["decoder_input_dim"] == 256 and state["optimizer_history"][-1]["num_updates"] == 3
+
+
+FINETUNE = {  # name: (max_epoch, max_update, lr, warmup, learned prompt) from the paper
+    "bc5cdr": (100, 0, 1e-5, 100, 9),
+    "kd-dti": (30, 0, 1e-5, 100, 9),
+    "ddi": (100, 0, 1e-4, 100, 9),
+    "pubmedqa": (100, 0, 1e-5, 100, 9),
+    "hoc": (0, 20_000, 1e-5, 1_000, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNE))
+def test_finetune_config_values(name):
+    cfg = composed(name, "data-bin", FINETUNE_DIR, "checkpoint.finetune_from_model=pretrained.pt")
+    max_epoch, max_update, lr, warmup, prompt = FINETUNE[name]
+    assert (cfg["optimization"]["max_epoch"], cfg["optimization"]["max_update"]) == (max_epoch, max_update)
+    assert cfg["optimization"]["lr"] == [lr] and cfg["lr_scheduler"]["warmup_updates"] == warmup
+    assert cfg["lr_scheduler"]["_name"] == "inverse_sqrt" and cfg["optimizer"]["adam_betas"] == "(0.9,0.98)"
+    assert cfg["task"]["_name"] == "language_modeling_prompt" and cfg["task"]["learned_prompt"] == prompt
+    assert cfg["task"]["tokens_per_sample"] == 1024 and cfg["common"]["fp16"] is True
+    assert cfg["model"]["_name"] == "transformer_lm_prompt_biogpt"
+    assert cfg["checkpoint"]["finetune_from_model"] == "pretrained.pt"
+    # the last 5 checkpoints are kept for averaging: epochs, or update intervals for HoC
+    kept = cfg["checkpoint"]["keep_interval_updates"] if max_update else cfg["checkpoint"]["keep_last_epochs"]
+    assert kept == 5
+
+
+@pytest.mark.parametrize("name", ["bc5cdr", "hoc", "tiny_cpu"])
+def test_finetune_config_builds_biogpt_plus_its_prompt(data, tmp_path, monkeypatch, name):
+    (tmp_path / "dict.x.txt").write_bytes((data / "biogpt" / "dict.txt").read_bytes())
+    monkeypatch.chdir(REPO)
+    model = build_like_fairseq_hydra_train(name, tmp_path, FINETUNE_DIR, "checkpoint.finetune_from_model=unused.pt")
+    prompt = 1 if name == "hoc" else 9
+    width = 256 if name == "tiny_cpu" else 1024
+    assert model.decoder.embed_tokens.weight.shape == (42_384 + prompt, width)
+    if name != "tiny_cpu":
+        assert sum(p.numel() for p in model.parameters()) == 346_763_264 + prompt * 1024
+    assert type(model).__name__ == "TransformerLanguageModelPrompt" and model.decoder.project_in_dim is None
