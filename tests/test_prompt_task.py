@@ -73,7 +73,7 @@ def finetune(data_bin, pretrained, save_dir, *extra, check=True):
         "--source-lang", "x", "--target-lang", "y", "--arch", "transformer_lm_prompt_biogpt_tiny", *TINY_MODEL,
         "--finetune-from-model", pretrained, "--tokens-per-sample", 512, "--max-source-positions", 400,
         "--batch-size", 8, "--optimizer", "adam", "--lr", 1e-3, "--save-dir", save_dir, "--cpu",
-        "--num-workers", 0, "--no-epoch-checkpoints", "--log-format", "simple", "--log-interval", 1, *extra,
+        "--num-workers", 0, "--log-format", "simple", "--log-interval", 1, *extra,
         check=check)
 
 
@@ -143,3 +143,17 @@ def test_tiny_end_to_end_per_task(task, split, gold, metric, tiny_corpus, tiny_p
         metrics = json.loads(run_tool(sys.executable, REPO / "bin/evaluate.py", task, "--pred", tmp_path / "pred.jsonl",
                                       "--gold", data / gold).stdout)
         assert 0 <= metrics[metric] <= 100
+
+
+def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, tmp_path):
+    finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--learned-prompt", 9, "--max-epoch", 3,
+             "--disable-validation", "--batch-size", 150)
+    epochs = sorted(tmp_path.glob("checkpoint[0-9].pt"))
+    assert [p.name for p in epochs] == ["checkpoint1.pt", "checkpoint2.pt", "checkpoint3.pt"]
+    result = run_tool("biogpt_fairseq.average_checkpoints", "--inputs", tmp_path, "--num-epoch-checkpoints", 2,
+                      "--output", tmp_path / "avg.pt")
+    assert "averaged checkpoint2.pt, checkpoint3.pt" in result.stderr.decode()
+    states = [torch.load(tmp_path / n, map_location="cpu", weights_only=False) for n in ["checkpoint2.pt", "checkpoint3.pt", "avg.pt"]]
+    key = "decoder.layers.0.fc1.weight"
+    assert torch.allclose(states[2]["model"][key], (states[0]["model"][key] + states[1]["model"][key]) / 2, atol=1e-7)
+    assert states[2]["cfg"]["task"]["learned_prompt"] == 9
