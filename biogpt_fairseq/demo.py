@@ -1,4 +1,4 @@
-"""`make demo`: pre-train a tiny BioGPT on CPU from real PubMed data, end to end.
+"""`make demo`: a tiny BioGPT pre-trained and fine-tuned on CPU from real data, end to end.
 
     python -m biogpt_fairseq.demo [--data ../shared/data] [--out demo_out]
 
@@ -8,7 +8,11 @@
    corpus, binarized into two shards and a validation set;
 3. fairseq-hydra-train with hydra_configs/pretrain/tiny_cpu.yaml;
 4. a PNG of the training and validation loss curves;
-5. beam-search continuations of biomedical prompts.
+5. beam-search continuations of biomedical prompts;
+6. for BC5CDR and PubMedQA: preprocess/finetune.sh, prompt fine-tuning with
+   hydra_configs/finetune/tiny_cpu.yaml, checkpoint averaging,
+   fairseq-generate on the test set, bin/postprocess_rel.py, bin/evaluate.py,
+   and a table beside trivial baselines and the paper's numbers.
 """
 import argparse
 import json
@@ -25,6 +29,9 @@ from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ["Bicalutamide", "Janus kinase 3", "COVID-19 is", "The treatment of type 2 diabetes"]
+# The paper's BioGPT (347M parameters, fine-tuned on GPU), for scale.
+PAPER = {"bc5cdr": ("f1", 44.98), "pubmedqa": ("accuracy", 78.2)}
+GOLD = {"bc5cdr": "BC5CDR/raw/CDR_TestSet.PubTator.txt", "pubmedqa": "PubMedQA/raw/test.tsv"}
 # Which split each dataset trains on here (KD-DTI's train split is not in the mirror: it fine-tunes on valid).
 TRAIN_SPLITS = {"BC5CDR": "train", "DDI": "train", "KD-DTI": "valid", "PubMedQA": "train"}
 
@@ -70,7 +77,7 @@ def build_task_corpus(data: Path, out: Path) -> dict:
 
 
 def run(command, log=None, cwd=REPO) -> None:
-    """Run a command with its output shown live (and copied to `log`)."""
+    """Run a command with its output shown live (and copied to `log`); stop on failure."""
     print("+", " ".join(str(c) for c in command), flush=True)
     quiet = {**os.environ, "PYTHONWARNINGS": "ignore"}  # library deprecation chatter, not our output
     with subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -135,6 +142,78 @@ def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
     return model.sample(prompts, beam=beam, max_len_b=max_len, no_repeat_ngram_size=3)
 
 
+def finetune_and_score(task: str, data: Path, corpus: Path, pretrained: Path, out: Path, epochs: int,
+                       workers: int) -> dict:
+    """The fine-tuning half of the paper for one task, through the user-facing tools; its test metrics."""
+    task_dir = out / "finetune" / task
+    run([REPO / "preprocess" / "finetune.sh", task, task_dir, "--data", data, "--bpe-codes", corpus / "bpecodes",
+         "--dict", corpus / "dict.txt", "--workers", workers])
+    checkpoints = task_dir / "checkpoints"
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs" / "finetune",
+         "--config-name", "tiny_cpu", f"task.data={task_dir / 'data-bin'}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
+         f"checkpoint.finetune_from_model={pretrained}", f"checkpoint.save_dir={checkpoints}",
+         f"optimization.max_epoch={epochs}"], log=task_dir / "train.log", cwd=task_dir)
+    run([sys.executable, "-m", "biogpt_fairseq.average_checkpoints", "--inputs", checkpoints,
+         "--num-epoch-checkpoints", 5, "--output", checkpoints / "averaged.pt"])
+    run([Path(sys.executable).parent / "fairseq-generate", task_dir / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
+         "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
+         "--max-source-positions", 400, "--tokens-per-sample", 512, "--path", checkpoints / "averaged.pt",
+         "--gen-subset", "test", "--beam", 1, "--max-len-a", 1, "--max-len-b", 48, "--batch-size", 32, "--cpu",
+         "--tokenizer", "moses", "--bpe", "fastbpe", "--bpe-codes", corpus / "bpecodes",
+         "--results-path", task_dir / "generate"])
+    entities = ["--entities", data / "BC5CDR/raw/test.json"] if task == "bc5cdr" else []
+    predictions = task_dir / "test.predictions.jsonl"
+    run([sys.executable, REPO / "bin" / "postprocess_rel.py", task, task_dir / "generate" / "generate-test.txt",
+         "--out", predictions, "--pmids", task_dir / "data-bin" / "test.pmid", *entities])
+    return evaluate(task, predictions, data / GOLD[task])
+
+
+def evaluate(task: str, predictions: Path, gold: Path) -> dict:
+    """bin/evaluate.py's metrics (run as a user runs it)."""
+    result = subprocess.run([sys.executable, str(REPO / "bin" / "evaluate.py"), task, "--pred", str(predictions),
+                             "--gold", str(gold)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"bin/evaluate.py {task} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def baseline(task: str, data: Path, out: Path) -> tuple:
+    """(description, metrics) of the trivial baseline the tiny model should be read against."""
+    from collections import Counter
+
+    from biogpt_fairseq.downstream import get_task
+
+    spec = get_task(task)
+    path = out / "finetune" / task / "test.baseline.jsonl"
+    test = list(spec.examples(data / spec.dataset / "raw", "test"))
+    if task == "pubmedqa":
+        majority = Counter(e.gold for e in spec.examples(data / spec.dataset / "raw", "train")).most_common(1)[0][0]
+        rows = [{"id": i, "pmid": e.id, "answer": majority} for i, e in enumerate(test)]
+        what = f"majority class ({majority!r})"
+    else:  # every chemical-disease pair the (gold) entity annotations of a document allow
+        records = json.loads((data / "BC5CDR/raw/test.json").read_text(encoding="utf-8"))
+        rows = []
+        for i, e in enumerate(test):
+            chemicals = {c for c in records[e.id]["chemical2id"].values() if c != "-1"}
+            diseases = {d for d in records[e.id]["disease2id"].values() if d != "-1"}
+            rows.append({"id": i, "pmid": e.id, "triples": [{"head_id": c, "tail_id": d} for c in sorted(chemicals)
+                                                              for d in sorted(diseases)]})
+        what = "all co-occurring chemical-disease pairs (gold entities)"
+    with atomic_output(str(path)) as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    return what, evaluate(task, path, data / GOLD[task])
+
+
+def results_table(results: dict) -> str:
+    lines = ["| task | metric | tiny BioGPT, this demo (CPU) | trivial baseline | BioGPT, paper (347M, GPU) |",
+             "|---|---|---|---|---|"]
+    for task, (metrics, (what, base)) in results.items():
+        key, paper = PAPER[task]
+        lines.append(f"| {task} | {key} | {metrics[key]:.2f} | {base[key]:.2f} ({what}) | {paper} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")),
@@ -143,6 +222,9 @@ def main(argv=None) -> int:
     parser.add_argument("--merges", type=int, default=4000, help="BPE merges to learn")
     parser.add_argument("--updates", type=int, default=600, help="pre-training updates")
     parser.add_argument("--workers", type=int, default=2, help="preprocessing processes")
+    parser.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs per task")
+    parser.add_argument("--finetune-tasks", nargs="*", default=["bc5cdr", "pubmedqa"], choices=sorted(PAPER),
+                        help="tasks to fine-tune and score (none: pre-training only)")
     args = parser.parse_args(argv)
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
     if not (data / "pubmed").is_dir():
@@ -185,11 +267,26 @@ def main(argv=None) -> int:
             print(f"  {prompt!r} -> {text}")
             handle.write(f"{prompt}\t{text}\n")
 
+    results = {}
+    for task in args.finetune_tasks:
+        print(f"== 6. fine-tune, generate, decode and score: {task}", flush=True)
+        metrics = finetune_and_score(task, data, corpus, checkpoints / "checkpoint_best.pt", out,
+                                     args.finetune_epochs, args.workers)
+        results[task] = (metrics, baseline(task, data, out))
+    if results:
+        table = results_table(results)
+        with atomic_output(str(out / "results.md")) as handle:
+            handle.write(table + "\n\nThe tiny model is fine-tuned for a few CPU minutes with greedy decoding; "
+                         "the paper's model is 347M parameters fine-tuned on GPU. The baselines use no model.\n")
+        print("\n" + table)
+
     print(f"\nDone in {time.time() - start:.0f} s. Artifacts:")
     for name, what in [("data/data-bin", "binarized shards"), ("data/bpecodes", "learned BPE codes"),
                        ("data/dict.txt", "dictionary"), ("checkpoints/checkpoint_best.pt", "model"),
                        ("train.log", "fairseq training log"), ("loss.png", "loss curves"),
-                       ("generations.txt", "generated continuations")]:
+                       ("generations.txt", "generated continuations")] + \
+            [(f"finetune/{t}", f"{t}: data, checkpoints, test generations and predictions") for t in results] + \
+            ([("results.md", "the table above")] if results else []):
         print(f"  {out / name}  ({what})")
     return 0
 

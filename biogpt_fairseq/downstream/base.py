@@ -15,10 +15,12 @@ def register(spec_class):
     return spec_class
 
 
-def get_task(name: str) -> "TaskSpec":
+def get_task(name: str, form: Optional[str] = None) -> "TaskSpec":
+    """The spec of `name`; for relation tasks, with its target sentences in `form` (default: the paper's)."""
     if name not in TASKS:
         raise UserError(f"unknown task {name!r}: choose from {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    spec = TASKS[name]
+    return spec.with_form(form) if form else spec
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class TaskSpec:
         """Every record of one raw file, in file order."""
         raise NotImplementedError
 
+    def with_form(self, form: str) -> "TaskSpec":
+        raise UserError(f"{self.name} has a single target form")
+
     def examples(self, raw_dir: Path, split: str) -> Iterator[Example]:
         if split not in self.raw_splits:
             raise UserError(f"{self.name} has no {split!r} split (it has {', '.join(self.raw_splits)})")
@@ -94,16 +99,17 @@ class RelationTemplate:
     Parsing enumerates every way the literal parts can split a sentence and
     takes the split with the most entities the context finds plausible, so a
     name containing ' and ' is still recovered. Ties go to the greedy split of
-    the original release's regex (longest head first), or with
-    `greedy_head=False` to the shortest head (for drug names, which in KD-DTI
-    never contain ' and ', unlike the protein names that follow them).
+    the original release's regex (each slot as long as possible, left to
+    right), except for the slots named in `shortest`: KD-DTI's drug names never
+    contain ' and ', unlike the protein names that follow them, and relation
+    labels are short where names contain ' of '.
     """
 
     SLOT = re.compile(r"\{(\w+)\}")
 
-    def __init__(self, template: str, greedy_head: bool = True):
+    def __init__(self, template: str, shortest: Sequence[str] = ()):
         self.template = template
-        self.greedy_head = greedy_head
+        self.shortest = set(shortest)
         self.literals = self.SLOT.split(template)[0::2]
         self.slots = self.SLOT.findall(template)
 
@@ -129,8 +135,7 @@ class RelationTemplate:
                 yield {slots[0]: value}
             return
         ends = [m.start() for m in re.finditer(re.escape(literals[1]), rest)]
-        greedy = self.greedy_head or len(slots) < len(self.slots)  # only the head's split is configurable
-        for end in (reversed(ends) if greedy else ends):
+        for end in (ends if slots[0] in self.shortest else reversed(ends)):
             if end == 0:
                 continue
             for tail in self._splits(rest[end:], literals[1:], slots[1:]):

@@ -34,6 +34,7 @@ class BC5CDR(RelationTask):
     dataset = "BC5CDR"
     raw_splits = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
     template = RelationTemplate("the relation between {head} and {tail} exists")
+    forms = {"rel-is": template}
     relation_name = "CID"
     lowercase_source = True
 

@@ -41,8 +41,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, help="the data mirror (holds BC5CDR/raw, DDI/raw, ...)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--splits", nargs="+", help="splits to build (default: all of the task's)")
+    parser.add_argument("--form", help="relation tasks: target sentence form, 'rel-is' (default) or 'is-of' (ddi, kd-dti)")
     args = parser.parse_args(argv)
-    task = get_task(args.task)
+    task = get_task(args.task, args.form)
     raw_dir = Path(args.data) / task.dataset / "raw"
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: no such directory (is --data the data mirror?)")

@@ -14,7 +14,11 @@ class KDDTI(RelationTask):
     dataset = "KD-DTI"
     raw_splits = {"train": "valid.json", "valid": "valid.json", "test": "test.json"}
     carve_valid_from_train = True
-    template = RelationTemplate("the interaction between {head} and {tail} is {relation}", greedy_head=False)
+    forms = {
+        "rel-is": RelationTemplate("the interaction between {head} and {tail} is {relation}", shortest=["head"]),
+        "is-of": RelationTemplate("{head} is the {relation} of {tail}", shortest=["head", "relation"]),
+    }
+    template = forms["rel-is"]
 
     def gold_triples(self, record, text):
         return [(t["drug"], t["interaction"], t["target"]) for t in record["triples"]]

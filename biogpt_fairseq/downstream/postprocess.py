@@ -59,9 +59,10 @@ def aligned(path: Optional[str], n: int, what: str, hypotheses_path: str) -> Opt
     return values
 
 
-def decode_all(task_name: str, hypotheses: List[str], pmids=None, sources=None, entities=None) -> List[dict]:
+def decode_all(task_name: str, hypotheses: List[str], pmids=None, sources=None, entities=None,
+               form=None) -> List[dict]:
     """One decoded row per hypothesis; `entities` (bc5cdr) as from BC5CDR.load_entities."""
-    task = get_task(task_name)
+    task = get_task(task_name, form)
     if entities and "*" not in entities and not pmids:
         raise UserError("per-document --entities need --pmids to know each hypothesis' document")
     records = []
@@ -95,6 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--entities", help="bc5cdr: names to MeSH ids, from the split's raw JSON (per document: "
                                            "exact) or its *.entities.json (one map per split, as the original)")
     parser.add_argument("--pubtator", help="bc5cdr: also write CID relations in PubTator format here")
+    parser.add_argument("--form", help="relation tasks: the target form the model was trained on (see build --form)")
     args = parser.parse_args(argv)
     if (args.entities or args.pubtator) and args.task != "bc5cdr":
         raise UserError("--entities and --pubtator are for bc5cdr")
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
     pmids = aligned(args.pmids, len(hypotheses), "ids", args.hypotheses)
     sources = aligned(args.source, len(hypotheses), "sources", args.hypotheses) or sources
     entities = BC5CDR.load_entities(Path(args.entities)) if args.entities else None
-    records = decode_all(args.task, hypotheses, pmids, sources, entities)
+    records = decode_all(args.task, hypotheses, pmids, sources, entities, args.form)
     with atomic_output(args.out) as out:
         out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     unparsed = sum(not r["parsed"] for r in records)

@@ -1,4 +1,5 @@
 """Relation extraction as generation: triples verbalized with a template, parsed back."""
+import copy
 import json
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -22,8 +23,20 @@ class RelationTask(TaskSpec):
     """Triples (head, relation, tail) <-> 'T1; T2; ...; Tn.' with one template sentence per triple."""
 
     output_key = "triples"
-    template = RelationTemplate("the interaction between {head} and {tail} is {relation}")
+    # Target sentence forms (the paper's ablation): "rel-is", the default, and "is-of".
+    forms = {
+        "rel-is": RelationTemplate("the interaction between {head} and {tail} is {relation}"),
+        "is-of": RelationTemplate("{head} is the {relation} of {tail}", shortest=["relation"]),
+    }
+    template = forms["rel-is"]
     lowercase_source = False
+
+    def with_form(self, form: str) -> "RelationTask":
+        if form not in self.forms:
+            raise UserError(f"{self.name} has no target form {form!r} (it has {', '.join(self.forms)})")
+        variant = copy.copy(self)
+        variant.template = self.forms[form]
+        return variant
 
     def document_text(self, record: dict) -> str:
         return " ".join(filter(None, [record.get("title", "").strip(), record["abstract"].strip()]))

@@ -101,11 +101,12 @@ class LanguageModelingPromptTask(LanguageModelingTask):
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
         with torch.no_grad():
             # Generation starts from eos; the rest of each prefix is forced, then stripped from the output.
-            prefixes = sample["prefix_tokens"][:, 1:]
+            # (fairseq-interactive passes net_input alone: for inference datasets that input is the prefix.)
+            prefixes = sample.get("prefix_tokens", sample["net_input"]["src_tokens"])[:, 1:]
             # What fairseq-generate prints as S- and T-: the prompted source and the bare target.
             # (The source length also sets the length budget: --max-len-a 1 --max-len-b N allows N new tokens.)
             sample["net_input"]["src_tokens"] = prefixes
-            sample["target"] = sample["target_tokens"]
+            sample["target"] = sample.get("target_tokens")
             hypotheses = generator.generate(models, sample, prefix_tokens=prefixes, bos_token=self.dictionary.eos())
             lengths = prefixes.ne(self.dictionary.pad()).sum(dim=1).tolist()
             for hypos, length in zip(hypotheses, lengths):

@@ -37,18 +37,15 @@ class PromptedPairDataset(FairseqDataset):
 
     def __getitem__(self, index):
         source = self.src[index][:-1]
-        target = self.tgt[index][: self.tgt_sizes[index]] if self.tgt is not None else source.new([])
+        prefix = self._with_prompt(source[: self.prefix_source_sizes[index]])
+        if self.tgt is None:  # inference: the input is the prefix to continue
+            return {"id": index, "input": prefix, "labels": prefix[1:], "prefix": prefix, "target": source.new([])}
+        target = self.tgt[index][: self.tgt_sizes[index]]
         sequence = torch.cat([self._with_prompt(source[: self.src_sizes[index]]), target])
         labels = sequence[1:].clone()
         if self.loss_on_target_only:
             labels[: len(sequence) - 1 - len(target)] = self.pad  # the criterion ignores padding
-        return {
-            "id": index,
-            "input": sequence[:-1] if len(target) else sequence,
-            "labels": labels,
-            "prefix": self._with_prompt(source[: self.prefix_source_sizes[index]]),
-            "target": self.tgt[index] if self.tgt is not None else target,
-        }
+        return {"id": index, "input": sequence[:-1], "labels": labels, "prefix": prefix, "target": self.tgt[index]}
 
     def __len__(self):
         return len(self.src)
