@@ -157,3 +157,24 @@ def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, 
     key = "decoder.layers.0.fc1.weight"
     assert torch.allclose(states[2]["model"][key], (states[0]["model"][key] + states[1]["model"][key]) / 2, atol=1e-7)
     assert states[2]["cfg"]["task"]["learned_prompt"] == 9
+
+
+def test_fairseq_interactive_continues_source_and_prompt(pubmedqa_data, tiny_pretrained, tiny_corpus, tmp_path):
+    finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--learned-prompt", 9, "--max-update", 1,
+             "--disable-validation")
+    questions = [line.split("\t")[0] for line in (pubmedqa_data / "raw/test.x").read_text().splitlines()[:3]]
+    result = run_tool(
+        "fairseq-interactive", pubmedqa_data / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
+        "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
+        "--path", tmp_path / "checkpoint_last.pt", "--beam", 1, "--max-len-a", 1, "--max-len-b", 5, "--cpu",
+        "--max-source-positions", 400, "--tokens-per-sample", 512, "--buffer-size", 2, "--batch-size", 2,
+        "--tokenizer", "moses", "--bpe", "fastbpe", "--bpe-codes", tiny_corpus / "bpecodes",
+        stdin="\n".join(questions).encode() + b"\n")
+    lines = result.stdout.decode().splitlines()
+    hypotheses = [line.split("\t") for line in lines if line.startswith("H-")]
+    assert [h[0] for h in hypotheses] == ["H-0", "H-1", "H-2"]
+    # only the continuation: at most the 5 new tokens (plus eos), never the source again
+    assert all(len(h[2].split()) <= 6 and "question" not in h[2] for h in hypotheses)
+    sources = [line.split("\t")[1] for line in lines if line.startswith("S-")]
+    assert all(s.endswith("learned1 learned2 learned3 learned4 learned5 learned6 learned7 learned8 learned9")
+               for s in sources)

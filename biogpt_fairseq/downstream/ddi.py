@@ -8,6 +8,3 @@ class DDI(RelationTask):
     name = "ddi"
     dataset = "DDI"
     raw_splits = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
-
-    def gold_triples(self, record, text):
-        return [(t["drug"], t["interaction"], t["target"]) for t in record["triples"]]

@@ -19,6 +19,3 @@ class KDDTI(RelationTask):
         "is-of": RelationTemplate("{head} is the {relation} of {tail}", shortest=["head", "relation"]),
     }
     template = forms["rel-is"]
-
-    def gold_triples(self, record, text):
-        return [(t["drug"], t["interaction"], t["target"]) for t in record["triples"]]

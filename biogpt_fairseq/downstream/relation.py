@@ -29,6 +29,7 @@ class RelationTask(TaskSpec):
         "is-of": RelationTemplate("{head} is the {relation} of {tail}", shortest=["relation"]),
     }
     template = forms["rel-is"]
+    relation_name = ""  # the relation of a template without a {relation} slot
     lowercase_source = False
 
     def with_form(self, form: str) -> "RelationTask":
@@ -42,7 +43,8 @@ class RelationTask(TaskSpec):
         return " ".join(filter(None, [record.get("title", "").strip(), record["abstract"].strip()]))
 
     def gold_triples(self, record: dict, text: str) -> List[Tuple[str, str, str]]:
-        raise NotImplementedError
+        """(head, relation, tail) of a record; DDI and KD-DTI list them as drug, interaction, target."""
+        return [(t["drug"], t["interaction"], t["target"]) for t in record["triples"]]
 
     def read_examples(self, path: Path) -> Iterator[Example]:
         for doc_id, record in load_json(path).items():
@@ -65,8 +67,6 @@ class RelationTask(TaskSpec):
             if slots is not None:
                 triples.append((slots["head"], slots.get("relation", self.relation_name), slots["tail"]))
         return bool(segments) and len(triples) == len(segments), triples
-
-    relation_name = ""  # the relation of a template without a {relation} slot
 
     @staticmethod
     def normalize(triple) -> Tuple[str, str, str]:
