@@ -3,9 +3,15 @@
 Each fix is the smallest change at the place of the bug, and is tested in
 tests/test_fairseq_fixes.py against the behaviour it repairs.
 """
+import types
+
 import numpy as np
+import torch
+from fairseq import checkpoint_utils
 from fairseq.data import data_utils
 from fairseq.ngram_repeat_block import NGramRepeatBlock
+
+from biogpt_fairseq import safe_checkpoint
 
 _no_repeat_ngram_on_buffer = NGramRepeatBlock._no_repeat_ngram
 
@@ -39,3 +45,20 @@ def _batch_by_size_keeping_the_tail(indices, num_tokens_fn, num_tokens_vec=None,
 
 
 data_utils.batch_by_size = _batch_by_size_keeping_the_tail
+
+
+class _TorchLoadingSafely(types.ModuleType):
+    """torch as fairseq's checkpoint_utils sees it: its `torch.load` calls (which name no
+    weights_only) go through the allow-listed loader, so every checkpoint fairseq opens
+    (fairseq-train's restore and --finetune-from-model, fairseq-generate --path, the hub)
+    is loaded as an untrusted file."""
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f, map_location=None, **_):
+        return safe_checkpoint.load(f, map_location=map_location or "cpu")
+
+
+checkpoint_utils.torch = _TorchLoadingSafely("torch")

@@ -69,3 +69,32 @@ def tiny_pretrained(tiny_corpus, tmp_path_factory) -> Path:
              "--lr", 1e-3, "--max-update", 5, "--save-dir", save_dir, "--no-epoch-checkpoints", "--cpu",
              "--num-workers", 0, "--disable-validation")
     return save_dir / "checkpoint_last.pt"
+
+
+@pytest.fixture(scope="session")
+def pubmedqa_data(tiny_corpus, tmp_path_factory, data):
+    """preprocess/finetune.sh pubmedqa over the tiny corpus' vocabulary."""
+    out = tmp_path_factory.mktemp("pubmedqa")
+    run_tool(REPO / "preprocess" / "finetune.sh", "pubmedqa", out, "--data", data,
+             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+    return out
+
+
+def finetune(data_bin, pretrained, save_dir, *extra, check=True):
+    """fairseq-train a tiny prompt model from `pretrained` on a binarized pair (x -> y)."""
+    return run_tool(
+        "fairseq-train", data_bin, "--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt",
+        "--source-lang", "x", "--target-lang", "y", "--arch", "transformer_lm_prompt_biogpt_tiny", *TINY_MODEL,
+        "--finetune-from-model", pretrained, "--tokens-per-sample", 512, "--max-source-positions", 400,
+        "--batch-size", 8, "--optimizer", "adam", "--lr", 1e-3, "--save-dir", save_dir, "--cpu",
+        "--num-workers", 0, "--log-format", "simple", "--log-interval", 1, *extra,
+        check=check)
+
+
+@pytest.fixture(scope="session")
+def tiny_prompt_model(pubmedqa_data, tiny_pretrained, tmp_path_factory) -> Path:
+    """A tiny PubMedQA prompt model (learned prompt of 9 tokens), fine-tuned for 2 updates: its checkpoint."""
+    save_dir = tmp_path_factory.mktemp("tiny_prompt_model")
+    finetune(pubmedqa_data / "data-bin", tiny_pretrained, save_dir, "--learned-prompt", 9, "--max-update", 2,
+             "--disable-validation", "--no-epoch-checkpoints")
+    return save_dir / "checkpoint_last.pt"

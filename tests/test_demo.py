@@ -36,9 +36,11 @@ def test_loss_curves_read_fairseq_hydra_log(tmp_path):
 
 def test_short_demo_run_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    result = run_tool("biogpt_fairseq.demo", "--out", out, "--updates", 60, "--merges", 500)
+    # (one fine-tuning task, one epoch: the suite's time; every shard is read in test_pretraining)
+    result = run_tool("biogpt_fairseq.demo", "--out", out, "--updates", 60, "--merges", 500,
+                      "--finetune-tasks", "pubmedqa", "--finetune-epochs", 1)
     stdout = result.stdout.decode()
-    assert "loaded" in stdout and "shard1/train" in stdout  # fairseq's own progress output is shown
+    assert "loaded" in stdout and "shard0/train" in stdout and "num_updates=60" in stdout  # fairseq's own output
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     generations = (out / "generations.txt").read_text(encoding="utf-8").splitlines()
     assert [g.split("\t")[0] for g in generations] == ["Bicalutamide", "Janus kinase 3", "COVID-19 is",
@@ -47,3 +49,8 @@ def test_short_demo_run_end_to_end(tmp_path):
     curves = loss_curves(out / "train.log")
     assert curves["valid"] and curves["train_inner"][-1][1] < curves["train_inner"][0][1]
     assert f"{out / 'loss.png'}" in stdout and "Artifacts:" in stdout
+    # the fine-tuning half: predictions for every test question, scored, beside the baseline and the paper
+    predictions = (out / "finetune/pubmedqa/test.predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 500
+    table = (out / "results.md").read_text()
+    assert "| pubmedqa | accuracy |" in table and "55.20 (majority class ('yes'))" in table and "78.2" in table

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, TINY_MODEL, run_tool
+from conftest import REPO, finetune, run_tool
 from fairseq.data import Dictionary, ListDataset
 
 import biogpt_fairseq.models  # noqa: F401
@@ -57,24 +57,6 @@ def test_training_source_gives_way_to_the_target_but_the_generation_prefix_does_
     # the prefix generation continues keeps the whole source, whatever the gold target's length
     assert ds[0]["prefix"].tolist() == [d.eos()] + [d.index(w) for w in "a b c d e learned1".split()]
     assert ds[1]["prefix"].tolist() == [d.eos()] + [d.index(w) for w in "a b learned1".split()]
-
-
-@pytest.fixture(scope="module")
-def pubmedqa_data(tiny_corpus, tmp_path_factory, data):
-    out = tmp_path_factory.mktemp("pubmedqa")
-    run_tool(REPO / "preprocess" / "finetune.sh", "pubmedqa", out, "--data", data,
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    return out
-
-
-def finetune(data_bin, pretrained, save_dir, *extra, check=True):
-    return run_tool(
-        "fairseq-train", data_bin, "--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt",
-        "--source-lang", "x", "--target-lang", "y", "--arch", "transformer_lm_prompt_biogpt_tiny", *TINY_MODEL,
-        "--finetune-from-model", pretrained, "--tokens-per-sample", 512, "--max-source-positions", 400,
-        "--batch-size", 8, "--optimizer", "adam", "--lr", 1e-3, "--save-dir", save_dir, "--cpu",
-        "--num-workers", 0, "--log-format", "simple", "--log-interval", 1, *extra,
-        check=check)
 
 
 def test_learned_prompt_is_appended_trained_and_the_rest_keeps_its_indices(pubmedqa_data, tiny_pretrained, tmp_path):

@@ -70,6 +70,10 @@ class TaskSpec:
             return (e for i, e in enumerate(records) if (i % HELD_OUT_EVERY == 0) == (split == "valid"))
         return records
 
+    def source_text(self, document: str) -> str:
+        """A document as the model reads it (e.g. lower-cased for BC5CDR)."""
+        return document
+
     def verbalize(self, gold) -> str:
         raise NotImplementedError
 

@@ -43,3 +43,7 @@ def main(argv=None) -> int:
     metrics = task.evaluate(read_predictions(args.pred, task.output_key), Path(args.gold), variant=args.variant)
     print(json.dumps({"task": args.task, **metrics}))
     return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

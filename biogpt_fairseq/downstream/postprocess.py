@@ -124,3 +124,7 @@ def main(argv=None) -> int:
         summary += f"; {mapped} CID relations written, {unmapped} with a name not in {args.entities} left out"
     print(summary + f" -> {args.out}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

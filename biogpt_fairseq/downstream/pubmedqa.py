@@ -37,6 +37,11 @@ class PubMedQA(TaskSpec):
                 raise UserError(f"{path}:{lineno}: answer {answer!r} is not one of {', '.join(ANSWERS)}")
             yield Example(str(lineno), question_and_context, self.verbalize(answer), answer)
 
+    @staticmethod
+    def source_for(question: str, context: str) -> str:
+        """The source text of a question and its context, as in the data."""
+        return f"question: {question.strip()} context: {context.strip()}"
+
     def verbalize(self, answer) -> str:
         return f"the answer to the question given the context is {answer}."
 

@@ -53,8 +53,10 @@ class RelationTask(TaskSpec):
                 triples = sort_by_appearance(self.gold_triples(record, text), text, key=lambda t: t[0])
             except KeyError as err:
                 raise UserError(f"{path}: record {doc_id!r} has no {err.args[0]!r}") from None
-            source = text.lower() if self.lowercase_source else text
-            yield Example(doc_id, source, self.verbalize(triples) if triples else "", triples)
+            yield Example(doc_id, self.source_text(text), self.verbalize(triples) if triples else "", triples)
+
+    def source_text(self, document: str) -> str:
+        return document.lower() if self.lowercase_source else document
 
     def verbalize(self, triples) -> str:
         return "; ".join(self.template.render(head=h, relation=r, tail=t) for h, r, t in triples) + "."

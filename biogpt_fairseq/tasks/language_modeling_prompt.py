@@ -54,8 +54,14 @@ class LanguageModelingPromptTask(LanguageModelingTask):
     @classmethod
     def setup_dictionary(cls, args, **kwargs):
         paths = utils.split_paths(args.data)
-        name = f"dict.{args.source_lang}.txt" if args.source_lang else "dict.txt"
-        dictionary = Dictionary.load(os.path.join(paths[0], name))
+        # fairseq-preprocess writes dict.x.txt; a released or converted model directory holds dict.txt
+        name = f"dict.{args.source_lang}.txt"
+        if not args.source_lang or not os.path.exists(os.path.join(paths[0], name)):
+            name = "dict.txt"
+        path = os.path.join(paths[0], name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{paths[0]}: no dictionary (dict.{args.source_lang}.txt or dict.txt)")
+        dictionary = Dictionary.load(path)
         for token in cls.prompt_tokens(args):  # appended: every pre-trained index stays where it was
             dictionary.add_symbol(token)
         return dictionary, dictionary
