@@ -1,14 +1,18 @@
 """Fixes to fairseq 0.12 bugs that BioGPT users hit, applied when the plugin loads.
 
-Each fix is the smallest change at the place of the bug, and is tested in
-tests/test_fairseq_fixes.py against the behaviour it repairs.
+Each fix is the smallest change at the place of the bug, and is tested against
+the behaviour it repairs (tests/test_fairseq_fixes.py, test_safe_loading.py,
+test_distributed.py, test_fault_recovery.py).
 """
+import os
 import types
 
 import numpy as np
 import torch
-from fairseq import checkpoint_utils
+from fairseq import checkpoint_utils, file_io
 from fairseq.data import data_utils
+from fairseq.distributed import utils as distributed_utils
+from fairseq.models import distributed_fairseq_model
 from fairseq.ngram_repeat_block import NGramRepeatBlock
 
 from biogpt_fairseq import safe_checkpoint
@@ -48,17 +52,72 @@ data_utils.batch_by_size = _batch_by_size_keeping_the_tail
 
 
 class _TorchLoadingSafely(types.ModuleType):
-    """torch as fairseq's checkpoint_utils sees it: its `torch.load` calls (which name no
-    weights_only) go through the allow-listed loader, so every checkpoint fairseq opens
+    """torch as a fairseq module sees it, with `torch.load` (which fairseq calls naming no
+    weights_only) going through the allow-listed loader: every checkpoint fairseq opens
     (fairseq-train's restore and --finetune-from-model, fairseq-generate --path, the hub)
     is loaded as an untrusted file."""
+
+    def __init__(self, also_allowed=()):
+        super().__init__("torch")
+        self.also_allowed = list(also_allowed)
 
     def __getattr__(self, name):
         return getattr(torch, name)
 
-    @staticmethod
-    def load(f, map_location=None, **_):
-        return safe_checkpoint.load(f, map_location=map_location or "cpu")
+    def load(self, f, map_location=None, **_):
+        return safe_checkpoint.load(f, map_location=map_location or "cpu", also_allowed=self.also_allowed)
 
 
-checkpoint_utils.torch = _TorchLoadingSafely("torch")
+checkpoint_utils.torch = _TorchLoadingSafely()
+# Rank 0 broadcasts the checkpoint state it loaded to the other ranks as a pickle, with fairseq's
+# placeholders for the tensors sent apart.
+distributed_utils.torch = _TorchLoadingSafely(also_allowed=[distributed_utils._TensorPlaceholder])
+
+
+_DistributedDataParallel = distributed_fairseq_model.DistributedDataParallel
+
+
+def _distributed_data_parallel_on_cpu(module, device_ids=None, output_device=None, **kwargs):
+    # fairseq passes device_ids=[device_id] for every module; DDP rejects them for a CPU module,
+    # so --cpu training (gloo, under torchrun or Slurm) could not run distributed at all.
+    if next(module.parameters()).device.type == "cpu":
+        device_ids = output_device = None
+    return _DistributedDataParallel(module, device_ids=device_ids, output_device=output_device, **kwargs)
+
+
+distributed_fairseq_model.DistributedDataParallel = _distributed_data_parallel_on_cpu
+
+
+_copy = file_io.PathManager.copy
+
+
+def _copy_then_rename(src_path: str, dst_path: str, overwrite: bool = False):
+    # checkpoint_last.pt and checkpoint_best.pt are copies of the checkpoint just saved (which
+    # itself is written atomically); a plain copy killed midway left a truncated checkpoint_last.pt
+    # that the rerun would then fail to resume from.
+    if file_io.PathManager.path_requires_pathmanager(dst_path):
+        return _copy(src_path, dst_path, overwrite=overwrite)
+    partial = f"{dst_path}.partial"
+    result = _copy(src_path, partial, overwrite=True)
+    os.replace(partial, dst_path)
+    return result
+
+
+file_io.PathManager.copy = staticmethod(_copy_then_rename)
+
+
+_infer_torch_launch_init = distributed_utils._infer_torch_distributed_launch_init
+
+
+def _infer_torch_launch_init_without_gpus(cfg):
+    if torch.cuda.device_count():
+        return _infer_torch_launch_init(cfg)
+    # fairseq takes the device as rank % the number of GPUs: a division by zero under torchrun on CPU
+    cfg.distributed_init_method = "env://"
+    cfg.distributed_world_size = int(os.environ["WORLD_SIZE"])
+    cfg.distributed_rank = int(os.environ["RANK"])
+    cfg.device_id = 0
+    cfg.distributed_no_spawn = True  # torchrun started the processes
+
+
+distributed_utils._infer_torch_distributed_launch_init = _infer_torch_launch_init_without_gpus

@@ -43,11 +43,11 @@ class UnsafeCheckpointError(UserError):
     """The checkpoint pickles something outside the allow-list: it was not unpickled."""
 
 
-def load(path_or_file, map_location="cpu"):
-    """`torch.load` of a checkpoint with weights_only=True and the allow-list above."""
+def load(path_or_file, map_location="cpu", also_allowed=()):
+    """`torch.load` of a checkpoint with weights_only=True and the allow-list above (plus `also_allowed`)."""
     name = path_or_file if isinstance(path_or_file, (str, os.PathLike)) else getattr(path_or_file, "name", "checkpoint")
     try:
-        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+        with torch.serialization.safe_globals([*ALLOWED_GLOBALS, *also_allowed]):
             return torch.load(path_or_file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         offending = UNSUPPORTED_GLOBAL.search(str(err))

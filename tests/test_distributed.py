@@ -1,0 +1,53 @@
+"""Distributed training on fairseq's own engine (torch.distributed, DDP), on CPU with gloo under torchrun."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, TINY_MODEL, run_tool
+
+from biogpt_fairseq.safe_checkpoint import load
+
+BIN = Path(sys.executable).parent
+# dropout off: each process draws its own masks, so only a deterministic model can be compared exactly
+DETERMINISTIC = ["--dropout", 0, "--attention-dropout", 0, "--seed", 1, "--cpu", "--num-workers", 0,
+                 "--log-format", "simple", "--log-interval", 1, "--no-epoch-checkpoints"]
+UPDATE_LOSS = re.compile(r"loss=([0-9.]+),.*?num_updates=(\d+)")
+
+
+def losses(result) -> dict:
+    log = result.stdout.decode() + result.stderr.decode()
+    return {int(n): float(loss) for loss, n in UPDATE_LOSS.findall(log)}
+
+
+def launch(processes: int, *args):
+    """fairseq's CLI as a user starts it: alone, or under torchrun with `processes` workers."""
+    if processes == 1:
+        return run_tool(*args)
+    return run_tool(BIN / "torchrun", "--standalone", "--nproc-per-node", processes, BIN / args[0], *args[1:],
+                    "--distributed-world-size", processes, "--distributed-backend", "gloo")
+
+
+@pytest.mark.parametrize("what", ["pretraining", "prompt fine-tuning"])
+def test_two_processes_match_one_with_update_freq_2(what, tiny_corpus, tiny_pretrained, pubmedqa_data, tmp_path):
+    if what == "pretraining":
+        command = ["fairseq-train", tiny_corpus / "data-bin" / "shard0", "--task", "language_modeling",
+                   "--arch", "transformer_lm_biogpt_tiny", "--tokens-per-sample", 64, "--sample-break-mode", "none"]
+    else:
+        command = ["fairseq-train", pubmedqa_data / "data-bin", "--task", "language_modeling_prompt",
+                   "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
+                   "--arch", "transformer_lm_prompt_biogpt_tiny", "--finetune-from-model", tiny_pretrained,
+                   "--tokens-per-sample", 512, "--max-source-positions", 400]
+    command += ["--user-dir", REPO / "biogpt_fairseq", *TINY_MODEL, "--batch-size", 4, "--optimizer", "adam",
+                "--lr", 1e-3, "--max-update", 6, "--disable-validation", *DETERMINISTIC]
+    two = launch(2, *command, "--save-dir", tmp_path / "two")
+    one = launch(1, *command, "--update-freq", 2, "--save-dir", tmp_path / "one")
+    assert "distributed init (rank 1)" in (two.stdout + two.stderr).decode()  # really two processes
+    two_losses, one_losses = losses(two), losses(one)
+    assert sorted(one_losses) == sorted(two_losses) == list(range(1, 7))
+    # the logged losses (3 decimals) agree update by update
+    assert all(abs(two_losses[n] - one_losses[n]) <= 2e-3 for n in one_losses), (two_losses, one_losses)
+    a, b = (load(tmp_path / d / "checkpoint_last.pt") for d in ("two", "one"))
+    assert a["optimizer_history"][-1]["num_updates"] == b["optimizer_history"][-1]["num_updates"] == 6
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-5) for k in a["model"])
