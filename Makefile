@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/python -m biogpt_fairseq.demo
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) demo_out

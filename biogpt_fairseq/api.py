@@ -145,6 +145,12 @@ class BioGPT:
         """
         if isinstance(texts, str):
             return self.generate([texts], beam=beam, max_len=max_len, sampling=sampling, **options)[0]
+        if not texts:
+            return []
+        for i, text in enumerate(texts):
+            if "\0" in text:  # fastBPE (C++) would silently cut the word at it
+                raise UserError(f"input {i} contains a NUL character")
+        # one line of text, as in training (newlines, U+2028, tabs are spaces)
         tokens = [self._fit(self.hub.encode(" ".join(t.split())), i, max_len) for i, t in enumerate(texts)]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here

@@ -7,13 +7,16 @@ test_distributed.py, test_fault_recovery.py).
 import os
 import types
 
+import hydra
 import numpy as np
 import torch
 from fairseq import checkpoint_utils, file_io
 from fairseq.data import data_utils
+from fairseq.dataclass import utils as dataclass_utils
 from fairseq.distributed import utils as distributed_utils
 from fairseq.models import distributed_fairseq_model
 from fairseq.ngram_repeat_block import NGramRepeatBlock
+from hydra import version as hydra_version
 
 from biogpt_fairseq import safe_checkpoint
 
@@ -121,3 +124,30 @@ def _infer_torch_launch_init_without_gpus(cfg):
 
 
 distributed_utils._infer_torch_distributed_launch_init = _infer_torch_launch_init_without_gpus
+
+
+class _InitializeFairseqConfig:
+    """What fairseq's `hydra.experimental.initialize(config_path="../config")` meant, on hydra 1.3.
+
+    fairseq builds its config from argparse settings (every fairseq-train/-generate run, and
+    loading a checkpoint that keeps its settings in `args`) with hydra's experimental API, which
+    raises ImportError once anything in the process has set hydra's version base to 1.2 or newer
+    (any `hydra.initialize(version_base=None)`). This opens fairseq's config directory with the
+    1.1 semantics fairseq was written for and restores the process' version base afterwards.
+    """
+
+    def __init__(self, config_path=None, **_):
+        self.config_dir = os.path.abspath(os.path.join(os.path.dirname(dataclass_utils.__file__), config_path))
+
+    def __enter__(self):
+        self.version_base = hydra_version.VersionBase.instance().getbase()
+        self.context = hydra.initialize_config_dir(config_dir=self.config_dir, version_base="1.1")
+        return self.context.__enter__()
+
+    def __exit__(self, *exc_info):
+        self.context.__exit__(*exc_info)
+        hydra_version.VersionBase.instance().version_base = self.version_base
+
+
+dataclass_utils.initialize = _InitializeFairseqConfig
+dataclass_utils.compose = hydra.compose

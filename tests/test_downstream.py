@@ -7,6 +7,7 @@ from conftest import REPO, run_tool
 from biogpt_fairseq.downstream import TASKS
 from biogpt_fairseq.downstream.base import Context, micro_prf
 from biogpt_fairseq.downstream.postprocess import decode_all
+from biogpt_fairseq.textio import UserError
 
 
 def bin_tool(name, *args, check=True):
@@ -79,7 +80,7 @@ def test_bc5cdr_split_level_entity_map_has_a_measured_ceiling(data, tmp_path):
 
 def test_builder_skips_and_reports_documents_without_gold(data, tmp_path):
     result = run_tool("biogpt_fairseq.downstream.build", "ddi", "--data", data, "--out", tmp_path, "--splits", "train")
-    assert "ddi train: 469 examples, 195 documents without gold skipped" in result.stderr.decode()
+    assert "ddi train: 469 examples, 195 documents without gold and 0 without text skipped" in result.stderr.decode()
 
 
 def test_hoc_validation_is_carved_from_train_not_the_test_copy(data):
@@ -153,10 +154,14 @@ def test_bc5cdr_scores_like_the_biocreative_evaluator(tmp_path):
     gold.write_text("1|t|T\n1|a|A\n1\t0\t4\tx\tChemical\tC1\n1\tCID\tC1\tD1\n1\tCID\tC2\tD2\n\n2\tCID\tC3\tD3\n")
     pred = [{"pmid": "1", "triples": [{"head_id": "C1", "tail_id": "D1"}, {"head_id": "C1", "tail_id": "D1"},
                                       {"head_id": "C9", "tail_id": "D9"}, {"head_id": None, "tail_id": "D2"}]},
-            {"pmid": "3", "triples": [{"head_id": "C3", "tail_id": "D3"}]}]
+            {"pmid": "2", "triples": [{"head_id": "C3", "tail_id": "D4"}]}]
     scores = TASKS["bc5cdr"].evaluate(pred, gold)
-    # predicted set {1:C1-D1, 1:C9-D9, 3:C3-D3} (duplicates count once, unmapped dropped); gold 3; correct 1
+    # predicted set {1:C1-D1, 1:C9-D9, 2:C3-D4} (duplicates count once, unmapped dropped); gold 3; correct 1
     assert (scores["n_correct"], scores["n_predicted"], scores["n_gold"]) == (1, 3, 3)
+    assert scores["n_documents_without_prediction"] == 0
+    assert TASKS["bc5cdr"].evaluate(pred[:1], gold)["n_documents_without_prediction"] == 1  # doc 2: counted
+    with pytest.raises(UserError, match="1 document.* that .*gold.PubTator does not have .e.g. 3"):
+        TASKS["bc5cdr"].evaluate(pred + [{"pmid": "3", "triples": []}], gold)
 
 
 def test_pubmedqa_accuracy_and_macro_f1_hand_computed(tmp_path):

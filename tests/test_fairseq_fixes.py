@@ -27,3 +27,21 @@ def test_batch_by_size_keeps_every_index(n, multiple):
     with_max_tokens = data_utils.batch_by_size(indices, lambda i: 400, num_tokens_vec=np.full(n, 400), max_tokens=2000,
                                                required_batch_size_multiple=multiple)
     assert np.concatenate(with_max_tokens).tolist() == indices.tolist()
+
+
+def test_fairseq_builds_configs_after_hydra_was_set_to_a_newer_version_base(tmp_path):
+    """Checkpoints with argparse `args` (and every CLI run) go through fairseq's hydra.experimental
+    calls, which fail once a program has used hydra with version_base=None or >= 1.2."""
+    import hydra
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    with hydra.initialize_config_dir(config_dir=str(tmp_path), version_base=None):
+        pass
+    before = hydra.version.getbase()
+    parser = options.get_training_parser(default_task="language_modeling")
+    args = options.parse_args_and_arch(parser, ["/data", "--task", "language_modeling", "--arch", "transformer_lm_biogpt"])
+    cfg = convert_namespace_to_omegaconf(args)
+    assert (cfg.model._name, cfg.model.decoder_layers, cfg.task._name) == ("transformer_lm_biogpt", 24,
+                                                                          "language_modeling")
+    assert hydra.version.getbase() == before  # the program's own setting is left as it was

@@ -1,4 +1,5 @@
 """The spec interface, the relation-sentence machinery and the shared metrics."""
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +146,16 @@ class RelationTemplate:
             for tail in self._splits(rest[end:], literals[1:], slots[1:]):
                 yield {slots[0]: rest[:end], **tail}
 
+    # A degenerate generation ("... and ... and ...") has splits quadratic in its length and more:
+    # the first ones (the greedy split first) are enough to choose from, and a segment far longer
+    # than any model writes is not a triple.
+    MAX_CANDIDATES, MAX_SEGMENT_CHARS = 1000, 10_000
+
     def parse(self, segment: str, context: Optional[Context] = None) -> Optional[Dict[str, str]]:
-        candidates = [{k: v.strip() for k, v in c.items()} for c in self._splits(segment.strip(), self.literals, self.slots)]
+        if len(segment) > self.MAX_SEGMENT_CHARS:
+            return None
+        splits = itertools.islice(self._splits(segment.strip(), self.literals, self.slots), self.MAX_CANDIDATES)
+        candidates = [{k: v.strip() for k, v in c.items()} for c in splits]
         if not candidates:
             return None
         if context is None:
@@ -181,3 +190,22 @@ def micro_prf(predicted: Dict[str, set], gold: Dict[str, set]) -> dict:
     """Micro precision/recall/F1 over per-document sets (a document missing from either side is empty there)."""
     n_correct = sum(len(predicted.get(doc, set()) & triples) for doc, triples in gold.items())
     return precision_recall_f1(n_correct, sum(map(len, predicted.values())), sum(map(len, gold.values())))
+
+
+def document_coverage(predicted_ids: Iterable[str], gold: Dict[str, set], gold_path, all_ids=()) -> dict:
+    """Check that predictions are for the gold's documents; count the documents with gold relations
+    but no prediction.
+
+    A prediction for a document the gold does not have (neither in `gold` nor in `all_ids`) is an
+    error (predictions of another split, or misaligned --pmids), never a silent false positive. A
+    document with gold relations but no prediction row scores as if nothing was predicted for it,
+    and is counted. (Documents without gold relations are left out of the built data, as in the
+    original release.)
+    """
+    predicted_ids, known = set(predicted_ids), set(gold) | set(all_ids)
+    unknown = sorted(predicted_ids - known)
+    if unknown:
+        raise UserError(f"predictions for {len(unknown)} document(s) that {gold_path} does not have "
+                        f"(e.g. {', '.join(unknown[:5])}): predictions of another split, or misaligned --pmids?")
+    with_gold = {doc for doc, relations in gold.items() if relations}
+    return {"n_documents": len(with_gold), "n_documents_without_prediction": len(with_gold - predicted_ids)}

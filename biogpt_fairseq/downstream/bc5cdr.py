@@ -1,8 +1,8 @@
 """BC5CDR: chemical-induced disease (CID) relations, scored like the BioCreative V evaluator."""
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
-from biogpt_fairseq.downstream.base import RelationTemplate, micro_prf, register
+from biogpt_fairseq.downstream.base import RelationTemplate, document_coverage, micro_prf, register
 from biogpt_fairseq.downstream.relation import RelationTask, load_json
 from biogpt_fairseq.textio import UserError, read_lines
 
@@ -16,16 +16,19 @@ def first_mention(entity_id: str, mention2id: Dict[str, str], text: str) -> str:
     return min(mentions, key=lambda m: (lowered.find(m.lower()) if m.lower() in lowered else len(lowered), m)).lower()
 
 
-def read_pubtator_cid(path: Path) -> Dict[str, set]:
-    """{pmid: {(chemical_id, disease_id)}} from the CID lines of a PubTator file."""
+def read_pubtator_cid(path: Path) -> Tuple[Dict[str, set], set]:
+    """({pmid: {(chemical_id, disease_id)}} from the CID lines of a PubTator file, every PMID in it)."""
     relations: Dict[str, set] = {}
+    pmids = set()
     for lineno, line in read_lines(str(path)):
+        if "|t|" in line[:20]:  # PMID|t|title
+            pmids.add(line.split("|", 1)[0])
         fields = line.split("\t")
         if len(fields) >= 4 and fields[1] == "CID":
             relations.setdefault(fields[0], set()).add((fields[2], fields[3]))
         elif len(fields) >= 2 and fields[1] == "CID":
             raise UserError(f"{path}:{lineno}: CID line with fewer than 4 fields")
-    return relations
+    return relations, pmids | set(relations)
 
 
 @register
@@ -71,7 +74,8 @@ class BC5CDR(RelationTask):
 
     def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
         """The BioCreative V CDR evaluator's CID figures: micro P/R/F1 of (PMID, chemical, disease) ids."""
-        gold = read_pubtator_cid(Path(gold_path))
+        gold, gold_pmids = read_pubtator_cid(Path(gold_path))
+        coverage = document_coverage((p["pmid"] for p in predictions), gold, gold_path, all_ids=gold_pmids)
         predicted: Dict[str, set] = {}
         for prediction in predictions:
             for triple in prediction["triples"]:
@@ -79,4 +83,4 @@ class BC5CDR(RelationTask):
                     raise UserError("bc5cdr predictions carry no MeSH ids: decode with postprocess_rel.py --entities")
                 if triple["head_id"] and triple["tail_id"]:  # unmapped names produce no CID line
                     predicted.setdefault(prediction["pmid"], set()).add((triple["head_id"], triple["tail_id"]))
-        return micro_prf(predicted, gold)
+        return {**micro_prf(predicted, gold), **coverage}

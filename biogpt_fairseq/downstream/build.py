@@ -4,8 +4,9 @@
 
 writes DIR/{split}.x (source), DIR/{split}.y (target) and DIR/{split}.pmid
 (the record's PMID or id), aligned line by line. As in the original release,
-documents without any gold triple are left out (DDI has such documents); they
-are counted and reported, never silently lost.
+documents without any gold triple are left out (DDI has such documents), and
+so are records without text; they are counted and reported, never silently
+lost.
 """
 import argparse
 import sys
@@ -21,12 +22,15 @@ def one_line(text: str, what: str) -> str:
 
 
 def build_split(task, raw_dir: Path, split: str, out: Path) -> dict:
-    counts = {"written": 0, "skipped_no_gold": 0}
+    counts = {"written": 0, "skipped_no_gold": 0, "skipped_no_text": 0}
     with atomic_output(str(out / f"{split}.x")) as x, atomic_output(str(out / f"{split}.y")) as y, \
             atomic_output(str(out / f"{split}.pmid")) as ids:
         for example in task.examples(raw_dir, split):
             if not example.target:
                 counts["skipped_no_gold"] += 1
+                continue
+            if not example.source.strip():  # e.g. a record with an empty abstract: nothing to read
+                counts["skipped_no_text"] += 1
                 continue
             x.write(one_line(example.source, "source") + "\n")
             y.write(one_line(example.target, "target") + "\n")
@@ -50,7 +54,8 @@ def main(argv=None) -> int:
     for split in args.splits or list(task.raw_splits):
         counts = build_split(task, raw_dir, split, Path(args.out))
         print(f"build {args.task} {split}: {counts['written']} examples, "
-              f"{counts['skipped_no_gold']} documents without gold skipped -> {args.out}/{split}.{{x,y,pmid}}",
+              f"{counts['skipped_no_gold']} documents without gold and {counts['skipped_no_text']} without text "
+              f"skipped -> {args.out}/{split}.{{x,y,pmid}}",
               file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ JSON object of metrics.
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from biogpt_fairseq.downstream import TASKS, get_task
@@ -42,6 +43,10 @@ def main(argv=None) -> int:
         raise UserError(f"{args.gold}: no such file")
     metrics = task.evaluate(read_predictions(args.pred, task.output_key), Path(args.gold), variant=args.variant)
     print(json.dumps({"task": args.task, **metrics}))
+    if metrics.get("n_documents_without_prediction"):
+        print(f"evaluate: {metrics['n_documents_without_prediction']} of the {metrics['n_documents']} documents with "
+              f"gold relations in {args.gold} have no prediction in {args.pred} (scored as predicting nothing)",
+              file=sys.stderr)
     return 0
 
 

@@ -80,6 +80,12 @@ def decode_all(task_name: str, hypotheses: List[str], pmids=None, sources=None, 
     return records
 
 
+def json_line(record: dict) -> str:
+    """One JSON line, readable text kept, with U+2028/U+2029 escaped: tools that split lines on
+    them (Python's str.splitlines, JavaScript) would otherwise cut the record in two."""
+    return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
 def _mesh_id(name2id: Dict[str, str], name: str) -> Optional[str]:
     entity_id = name2id.get(name.lower())
     return None if entity_id in (None, "-1") else entity_id
@@ -108,7 +114,7 @@ def main(argv=None) -> int:
     entities = BC5CDR.load_entities(Path(args.entities)) if args.entities else None
     records = decode_all(args.task, hypotheses, pmids, sources, entities, args.form)
     with atomic_output(args.out) as out:
-        out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        out.writelines(json_line(r) for r in records)
     unparsed = sum(not r["parsed"] for r in records)
     summary = f"postprocess {args.task}: {len(records)} hypotheses, {len(records) - unparsed} parsed, {unparsed} unparsed (kept, marked)"
     if args.pubtator:

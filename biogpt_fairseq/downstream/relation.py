@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from biogpt_fairseq.downstream.base import (
-    Context, Example, RelationTemplate, TaskSpec, micro_prf, sort_by_appearance, split_triples_sentence,
+    Context, Example, RelationTemplate, TaskSpec, document_coverage, micro_prf, sort_by_appearance,
+    split_triples_sentence,
 )
 from biogpt_fairseq.textio import UserError
 
@@ -81,4 +82,4 @@ class RelationTask(TaskSpec):
         for prediction in predictions:
             triples = {self.normalize((t["head"], t["relation"], t["tail"])) for t in prediction["triples"]}
             predicted.setdefault(prediction["pmid"], set()).update(triples)
-        return micro_prf(predicted, gold)
+        return {**micro_prf(predicted, gold), **document_coverage(predicted, gold, gold_path)}

@@ -1,0 +1,280 @@
+"""The bad-input matrix: every entry point, every awkward input. Each gives a clear error naming the file
+and line (exit status 2, no traceback), or a counted and reported skip; line-aligned files stay aligned."""
+import gzip
+import json
+import sys
+import warnings
+
+import pytest
+from conftest import REPO, run_tool
+
+from biogpt_fairseq import BioGPT
+from biogpt_fairseq.textio import UserError
+
+ODD_LINES = [  # (content, what) of lines that are valid text and must each stay one line
+    ("<s> aspirin </s> <unk> <pad> warfarin", "fairseq's special symbols as text"),
+    ("阿司匹林 aspirin 治疗", "Chinese"),
+    ("before\u2028after", "U+2028 inside a line"),
+    ("before\rafter", "a carriage return inside a line"),
+    ("   \t  ", "only spaces and tabs"),
+    ("", "an empty line"),
+]
+BAD_BYTES = [(b"fine\n\xff\xfe broken\n", ":2: invalid UTF-8"), (b"fine\nnul \x00 here\n", ":2: NUL byte")]
+
+
+def user_error(result, *expected):
+    """A user error: exit status 2, one `error:` line naming what is wrong, no traceback."""
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr and "error: " in stderr, stderr[-2000:]
+    for text in expected:
+        assert text in stderr, stderr[-2000:]
+
+
+def odd_text_file(tmp_path, name="odd.txt"):
+    path = tmp_path / name
+    path.write_bytes("".join(line + "\n" for line, _ in ODD_LINES).encode("utf-8"))
+    return path
+
+
+# --- biogpt_fairseq.tokenize ------------------------------------------------------------------------
+
+def test_tokenize_bad_files(data, tmp_path):
+    codes = data / "biogpt" / "bpecodes"
+    for content, message in BAD_BYTES:
+        path = tmp_path / "bad.txt"
+        path.write_bytes(content)
+        user_error(run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, path, "-o", tmp_path / "out",
+                            check=False), f"{path}{message}")
+        assert not (tmp_path / "out").exists()
+    user_error(run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, tmp_path / "missing.txt", check=False),
+               "missing.txt: no such file")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, tmp_path / "empty.txt", "-o", tmp_path / "empty.out")
+    assert (tmp_path / "empty.out").read_bytes() == b""
+
+
+def test_tokenize_odd_lines_stay_one_line_each_and_never_become_special_symbols(data, tmp_path):
+    out = tmp_path / "odd.bpe"
+    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt" / "bpecodes", "--workers", 2,
+             odd_text_file(tmp_path), "-o", out)
+    lines = out.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(lines) == len(ODD_LINES)
+    special, chinese, line_separator, carriage_return, blank, empty = lines
+    assert "&lt; s &gt;" in special and "<s>" not in special.split()  # Moses escapes: never fairseq's <s>
+    assert chinese and line_separator.split() == ["before", "after"] and carriage_return.split() == ["before", "after"]
+    assert blank == empty == ""
+
+
+# --- biogpt_fairseq.pubmed --------------------------------------------------------------------------
+
+def citation(pmid, title, abstract):
+    abstract_xml = f"<Abstract><AbstractText>{abstract}</AbstractText></Abstract>" if abstract is not None else ""
+    return (f"<MedlineCitation><PMID>{pmid}</PMID><Article><ArticleTitle>{title}</ArticleTitle>{abstract_xml}"
+            "</Article></MedlineCitation>")
+
+
+def test_pubmed_bad_files(tmp_path):
+    cases = {"empty.xml": b"", "bad_utf8.xml": b"<MedlineCitationSet>\n<a>\xff</a>\n</MedlineCitationSet>",
+             "nul.xml": b"<MedlineCitationSet>\n<a>\x00</a>\n</MedlineCitationSet>"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        result = run_tool("biogpt_fairseq.pubmed", tmp_path / name, "--out", tmp_path / "c.txt", check=False)
+        user_error(result, f"{tmp_path / name}:", "malformed XML")
+        assert not (tmp_path / "c.txt").exists() and not (tmp_path / "c.pmid").exists()
+    user_error(run_tool("biogpt_fairseq.pubmed", tmp_path / "missing.xml", "--out", tmp_path / "c.txt", check=False),
+               "missing.xml: no such file")
+
+
+def test_pubmed_odd_text_and_missing_abstracts_are_kept_aligned_or_counted(tmp_path):
+    records = [citation(1, "Specials", "&lt;s&gt; aspirin &lt;/s&gt; &lt;unk&gt; &lt;pad&gt;"),
+               citation(2, "中文", "阿司匹林 治疗"), citation(3, "Separators", "one\u2028two&#13;three\r\nfour"),
+               citation(4, "No abstract", None), citation(5, "Blank abstract", " \t "),
+               citation(6, "Long", "word " * 200_000)]
+    xml = tmp_path / "odd.xml.gz"
+    with gzip.open(xml, "wt", encoding="utf-8") as handle:
+        handle.write("<MedlineCitationSet>\n" + "\n".join(records) + "\n</MedlineCitationSet>\n")
+    result = run_tool("biogpt_fairseq.pubmed", xml, "--out", tmp_path / "c.txt")
+    assert "read 6 citations, kept 4, dropped 2" in result.stderr.decode()
+    texts = (tmp_path / "c.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert (tmp_path / "c.pmid").read_text().split() == ["1", "2", "3", "6"]
+    assert texts[0] == "Specials <s> aspirin </s> <unk> <pad>"  # text as text: the tokenizer escapes it
+    assert texts[2] == "Separators one two three four" and len(texts[3]) > 1_000_000
+
+
+# --- preprocess/*.sh --------------------------------------------------------------------------------
+
+def test_pretrain_sh_bad_inputs(data, tmp_path):
+    script = REPO / "preprocess" / "pretrain.sh"
+    result = run_tool(script, tmp_path / "out", tmp_path / "missing.xml", check=False)
+    user_error(result, "missing.xml: no such file")
+    (tmp_path / "empty.xml").write_bytes(b"")
+    user_error(run_tool(script, tmp_path / "out", tmp_path / "empty.xml", check=False), "empty.xml:1:1")
+    assert not (tmp_path / "out" / "data-bin").exists()
+    result = run_tool(script, tmp_path / "out", data / "pubmed" / "pubmed24_sample.xml.gz", "--bpe-codes",
+                      tmp_path / "nocodes", "--dict", data / "biogpt" / "dict.txt", check=False)
+    user_error(result, "nocodes: no such file")
+
+
+def test_finetune_sh_bad_inputs(data, tmp_path):
+    script = REPO / "preprocess" / "finetune.sh"
+    vocabulary = ["--bpe-codes", data / "biogpt" / "bpecodes", "--dict", data / "biogpt" / "dict.txt"]
+    user_error(run_tool(script, "ddi", tmp_path / "out", "--data", tmp_path / "nowhere", check=False),
+               "nowhere/biogpt/bpecodes: no such file")
+    user_error(run_tool(script, "ddi", tmp_path / "out", "--data", tmp_path / "nowhere", *vocabulary, check=False),
+               "nowhere/DDI/raw: no such directory")
+    raw = tmp_path / "mirror" / "DDI" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train.json").write_text(json.dumps({"7": {"triples": []}}))
+    user_error(run_tool(script, "ddi", tmp_path / "out", "--data", tmp_path / "mirror", *vocabulary, check=False),
+               "train.json: record '7' has no 'abstract'")
+    assert not (tmp_path / "out" / "data-bin").exists()
+
+
+# --- the task builders ------------------------------------------------------------------------------
+
+def test_builder_json_records(tmp_path):
+    raw = tmp_path / "DDI" / "raw"
+    raw.mkdir(parents=True)
+    triple = {"drug": "aspirin", "target": "warfarin", "interaction": "effect"}
+    records = {"1": {"abstract": "aspirin <s> and warfarin </s>.", "triples": [triple]},
+               "2": {"abstract": "阿司匹林 aspirin and warfarin", "triples": [triple]},
+               "3": {"abstract": "aspirin\u2028and\rwarfarin\nsplit", "triples": [triple]},
+               "4": {"abstract": "  \t ", "triples": [triple]},
+               "5": {"abstract": "no gold here", "triples": []}}
+    (raw / "train.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    result = run_tool("biogpt_fairseq.downstream.build", "ddi", "--data", tmp_path, "--out", tmp_path / "out",
+                      "--splits", "train")
+    assert "3 examples, 1 documents without gold and 1 without text skipped" in result.stderr.decode()
+    x, y, ids = (tmp_path / "out" / f"train.{ext}" for ext in ("x", "y", "pmid"))
+    assert ids.read_text().split("\n") == ["1", "2", "3", ""]
+    assert len(x.read_text(encoding="utf-8").split("\n")) == len(y.read_text().split("\n")) == 4
+    assert x.read_text(encoding="utf-8").split("\n")[2] == "aspirin and warfarin split"
+    for content, message in [(b'{"1": {"abstract": "x"', "invalid JSON"), (b'{"1": "\xff"}', "invalid JSON"),
+                             (b"", "invalid JSON"), (b'{"1": {"abstract": "x"}}', "record '1' has no 'triples'")]:
+        (raw / "train.json").write_bytes(content)
+        user_error(run_tool("biogpt_fairseq.downstream.build", "ddi", "--data", tmp_path, "--out", tmp_path / "o2",
+                            "--splits", "train", check=False), "train.json", message)
+        assert not (tmp_path / "o2" / "train.x").exists()
+
+
+def test_builder_tsv_records(tmp_path):
+    raw = tmp_path / "PubMedQA" / "raw"
+    raw.mkdir(parents=True)
+    cases = [(b"question: q context: c\tyes\nno tab here\n", "train.tsv:2: expected 2 tab-separated fields"),
+             (b"question: q context: c\tperhaps\n", "train.tsv:1: answer 'perhaps'"),
+             (b"question: q context: c\tyes\n\xff\tno\n", "train.tsv:2: invalid UTF-8"),
+             (b"question: q \x00 context: c\tyes\n", "train.tsv:1: NUL byte")]
+    for content, message in cases:
+        (raw / "train.tsv").write_bytes(content)
+        user_error(run_tool("biogpt_fairseq.downstream.build", "pubmedqa", "--data", tmp_path, "--out",
+                            tmp_path / "out", "--splits", "train", check=False), message)
+    (raw / "train.tsv").write_bytes(b"")
+    result = run_tool("biogpt_fairseq.downstream.build", "pubmedqa", "--data", tmp_path, "--out", tmp_path / "out",
+                      "--splits", "train")
+    assert "0 examples" in result.stderr.decode() and (tmp_path / "out" / "train.x").read_text() == ""
+
+
+# --- bin/postprocess_rel.py -------------------------------------------------------------------------
+
+def postprocess(*args, check=True):
+    return run_tool(sys.executable, REPO / "bin" / "postprocess_rel.py", *args, check=check)
+
+
+def test_postprocess_keeps_every_odd_line_marked(tmp_path):
+    hypotheses = odd_text_file(tmp_path, "hyp.txt")
+    with open(hypotheses, "a", encoding="utf-8") as handle:
+        handle.write("the interaction between aspirin and warfarin is effect. " * 20_000 + "\n")  # a 1 MB line
+    n = len(ODD_LINES) + 1
+    result = postprocess("ddi", hypotheses, "--out", tmp_path / "pred.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == list(range(n)) and not any(r["parsed"] for r in rows)
+    assert f"{n} hypotheses, 0 parsed, {n} unparsed (kept, marked)" in result.stderr.decode()
+    assert rows[2]["hypothesis"] == "before\u2028after" and rows[3]["hypothesis"] == "before\rafter"
+    assert len(rows[-1]["hypothesis"]) > 1_000_000  # no sentence a model writes: kept, marked, and fast
+
+
+def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
+    for content, message in BAD_BYTES:
+        (tmp_path / "hyp.txt").write_bytes(content)
+        user_error(postprocess("ddi", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
+                   f"hyp.txt{message}")
+    user_error(postprocess("ddi", tmp_path / "missing.txt", "--out", tmp_path / "p.jsonl", check=False),
+               "missing.txt: no such file")
+    (tmp_path / "hyp.txt").write_text("a\nb\n")
+    for ids in ("1\n", "1\n2\n3\n"):
+        (tmp_path / "ids").write_text(ids)
+        user_error(postprocess("ddi", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", "--pmids", tmp_path / "ids",
+                               check=False), "ids:", "but", "hyp.txt has 2 hypotheses")
+    assert not (tmp_path / "p.jsonl").exists()
+    (tmp_path / "empty.txt").write_text("")
+    postprocess("ddi", tmp_path / "empty.txt", "--out", tmp_path / "p.jsonl")
+    assert (tmp_path / "p.jsonl").read_text() == ""
+
+
+def test_postprocess_names_containing_and(tmp_path):
+    (tmp_path / "hyp.txt").write_text("the interaction between tumor necrosis factor and interleukin 6 and "
+                                      "aspirin is effect.\n")
+    (tmp_path / "src.txt").write_text("Aspirin lowers tumor necrosis factor and interleukin 6 levels.\n")
+    postprocess("ddi", tmp_path / "hyp.txt", "--source", tmp_path / "src.txt", "--out", tmp_path / "p.jsonl")
+    row = json.loads((tmp_path / "p.jsonl").read_text())
+    assert row["triples"] == [{"head": "tumor necrosis factor and interleukin 6", "relation": "effect",
+                               "tail": "aspirin"}]
+
+
+# --- bin/evaluate.py --------------------------------------------------------------------------------
+
+def evaluate(*args, check=True):
+    return run_tool(sys.executable, REPO / "bin" / "evaluate.py", *args, check=check)
+
+
+def test_evaluate_more_or_fewer_predictions_than_gold(data, tmp_path):
+    gold = data / "PubMedQA" / "raw" / "test.tsv"
+    for n in (499, 501):
+        (tmp_path / "p.jsonl").write_text("".join(json.dumps({"pmid": str(i), "answer": "yes"}) + "\n"
+                                                  for i in range(n)))
+        user_error(evaluate("pubmedqa", "--pred", tmp_path / "p.jsonl", "--gold", gold, check=False),
+                   f"{n} predictions for 500 gold lines in {gold}")
+    ddi_gold = data / "DDI" / "raw" / "test.json"
+    with_gold = [k for k, v in json.loads(ddi_gold.read_text()).items() if v["triples"]]
+    (tmp_path / "p.jsonl").write_text(json.dumps({"pmid": with_gold[0], "triples": []}) + "\n")
+    result = evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", ddi_gold)
+    assert f"{len(with_gold) - 1} of the {len(with_gold)} documents with gold relations" in result.stderr.decode()
+    (tmp_path / "p.jsonl").write_text(json.dumps({"pmid": "not-a-ddi-document", "triples": []}) + "\n")
+    user_error(evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", ddi_gold, check=False),
+               "1 document(s) that", "not-a-ddi-document")
+
+
+def test_evaluate_bad_prediction_files(data, tmp_path):
+    gold = data / "PubMedQA" / "raw" / "test.tsv"
+    first = b'{"pmid": "1", "answer": "yes"}\n'
+    for content, message in [(first + b"{broken\n", ":2: invalid JSON"), (b'{"pmid": "1"}\n', ":1: no 'answer'"),
+                             (first + b'{"pmid": "\xff"}\n', ":2: invalid UTF-8"),
+                             (first + b'{"pmid": "\x00"}\n', ":2: NUL byte")]:
+        (tmp_path / "p.jsonl").write_bytes(content)
+        user_error(evaluate("pubmedqa", "--pred", tmp_path / "p.jsonl", "--gold", gold, check=False),
+                   f"p.jsonl{message}")
+    user_error(evaluate("pubmedqa", "--pred", tmp_path / "p.jsonl", "--gold", tmp_path / "nogold", check=False),
+               "nogold: no such file")
+
+
+# --- the Python API ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lm(tiny_pretrained, tiny_corpus):
+    return BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
+
+
+def test_api_odd_inputs(lm):
+    assert lm.generate([], beam=1) == []
+    texts = [line for line, _ in ODD_LINES]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="input .* has")  # none of these is too long
+        outputs = lm.generate(texts, beam=1, max_len=3)
+    assert len(outputs) == len(texts) and all(isinstance(o, str) for o in outputs)
+    special = lm.hub.encode(" ".join(texts[0].split())).tolist()
+    assert special.count(lm.hub.task.dictionary.eos()) == 1 and lm.hub.task.dictionary.bos() not in special
+    with pytest.raises(UserError, match="input 1 contains a NUL"):
+        lm.generate(["fine", "nul \x00 here"], beam=1)
+    with pytest.warns(UserWarning, match="input 0 has"):
+        assert lm.generate("word " * 200_000, beam=1, max_len=2)  # a 1 MB text: cut, with a warning
