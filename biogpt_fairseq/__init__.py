@@ -1,14 +1,20 @@
 """biogpt_fairseq: BioGPT as a fairseq plugin.
 
 Use it as `fairseq-train --user-dir biogpt_fairseq ...`: fairseq then imports
-the package, which registers the BioGPT architectures, the
+`models` and `tasks`, which register the BioGPT architectures, the
 `transformer_lm_prompt` model and the `language_modeling_prompt` task, and
-applies the fixes of `fairseq_fixes` (safe checkpoint loading among them).
-From Python: `from biogpt_fairseq import BioGPT` (see `api.py`).
+apply `fairseq_fixes` (safe checkpoint loading among them). From Python:
+`from biogpt_fairseq import BioGPT` (see `api.py`), which does the same.
+
+The package itself imports nothing heavy, so the data tools (`python -m
+biogpt_fairseq.pubmed`, `.tokenize`, `bin/postprocess_rel.py`, ...) start
+without loading fairseq.
 """
-# Importing either `models` or `tasks` registers both: fairseq's --user-dir loader skips
-# them when the package was imported first (e.g. by the Python API or a test).
-from biogpt_fairseq import fairseq_fixes  # noqa: F401  (applied whenever the plugin loads)
-from biogpt_fairseq.models import transformer_lm_biogpt, transformer_lm_prompt  # noqa: F401
-import biogpt_fairseq.tasks  # noqa: F401,E402
-from biogpt_fairseq.api import BioGPT  # noqa: F401,E402
+
+
+def __getattr__(name):
+    if name == "BioGPT":
+        from biogpt_fairseq.api import BioGPT
+
+        return BioGPT
+    raise AttributeError(f"module 'biogpt_fairseq' has no attribute {name!r}")

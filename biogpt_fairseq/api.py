@@ -18,6 +18,7 @@ from typing import List, NamedTuple, Optional, Sequence, Union
 
 import torch
 
+import biogpt_fairseq.models  # noqa: F401  (registers the plugin and applies fairseq_fixes)
 from biogpt_fairseq.downstream import get_task
 from biogpt_fairseq.downstream.base import Context
 from biogpt_fairseq.downstream.pubmedqa import PubMedQA

@@ -197,6 +197,8 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     from fairseq import checkpoint_utils
     from transformers import BioGptForCausalLM, BioGptTokenizer
 
+    import biogpt_fairseq.models  # noqa: F401  (the prompt task's settings; safe loading)
+
     if not Path(checkpoint).is_file():
         raise UserError(f"{checkpoint}: no such checkpoint")
     state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
@@ -257,6 +259,8 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from omegaconf import OmegaConf
     from transformers import BioGptConfig, BioGptForCausalLM
+
+    import biogpt_fairseq.models  # noqa: F401  (the architectures and the prompt task)
 
     hf_dir = Path(hf_dir)
     for name in ("config.json", "vocab.json", "merges.txt"):

@@ -12,7 +12,7 @@ from fairseq.models.transformer_lm import TransformerLanguageModel
 from safetensors.torch import load_file
 from transformers import BioGptConfig, BioGptForCausalLM, BioGptTokenizer
 
-import biogpt_fairseq  # noqa: F401
+import biogpt_fairseq.models  # noqa: F401
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
 from biogpt_fairseq.safe_checkpoint import load as safe_load
