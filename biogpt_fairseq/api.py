@@ -116,25 +116,28 @@ class BioGPT:
 
     # --- generation ---------------------------------------------------------------------------
 
-    def _fit(self, tokens: torch.Tensor, index: int, max_len: int) -> torch.Tensor:
-        """`tokens` (ending with eos) cut to the room the model's positions leave; warn or refuse."""
-        task_cfg = self.hub.cfg.task
+    def _fit(self, tokens: List[torch.Tensor], max_len: int) -> List[torch.Tensor]:
+        """Each input (ending with eos) cut to the room the model's positions leave; one warning, or refuse."""
         room = self.hub.max_positions - 1 - max_len  # positions minus the leading eos and the new tokens
         if self.is_prompt_model:
-            room = min(room - len(self.hub.task.prompt), task_cfg.max_source_positions)
+            room = min(room - len(self.hub.task.prompt), self.hub.cfg.task.max_source_positions)
         if room < 1:
             raise UserError(f"max_len={max_len} leaves no room for the input in {self.hub.max_positions} positions")
-        n = len(tokens) - 1
-        if n <= room:
+        too_long = [i for i, t in enumerate(tokens) if len(t) - 1 > room]
+        if not too_long:
             return tokens
-        message = f"input {index} has {n} tokens; the model's positions leave room for {room} (with max_len={max_len})"
+        first = too_long[0]
+        message = (f"{len(too_long)} input(s) longer than the {room} tokens the model's positions leave with "
+                   f"max_len={max_len} (input {first}: {len(tokens[first]) - 1} tokens"
+                   f"{', ...' if len(too_long) > 1 else ''})")
         if self.on_overflow == "error":
             raise InputTooLongError(message)
         # A prompt model reads the beginning of a document (as in fine-tuning); a language model
         # continues the end of its text.
-        kept = tokens[:room] if self.is_prompt_model else tokens[n - room:n]
-        warnings.warn(f"{message}: {'its first' if self.is_prompt_model else 'its last'} {room} are used", stacklevel=3)
-        return torch.cat([kept, tokens[-1:]])
+        warnings.warn(f"{message}: the {'first' if self.is_prompt_model else 'last'} {room} tokens of each are used",
+                      stacklevel=3)
+        cut = (lambda t: t[:room]) if self.is_prompt_model else (lambda t: t[len(t) - 1 - room:-1])
+        return [torch.cat([cut(t), t[-1:]]) if len(t) - 1 > room else t for t in tokens]
 
     def generate(self, texts: Union[str, Sequence[str]], beam: int = 5, max_len: int = 64, sampling: bool = False,
                  **options) -> Union[str, List[str]]:
@@ -152,7 +155,7 @@ class BioGPT:
             if "\0" in text:  # fastBPE (C++) would silently cut the word at it
                 raise UserError(f"input {i} contains a NUL character")
         # one line of text, as in training (newlines, U+2028, tabs are spaces)
-        tokens = [self._fit(self.hub.encode(" ".join(t.split())), i, max_len) for i, t in enumerate(texts)]
+        tokens = self._fit([self.hub.encode(" ".join(t.split())) for t in texts], max_len)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here
             results = self.hub.generate(tokens, beam=beam, sampling=sampling, max_len_a=1, max_len_b=max_len,

@@ -50,15 +50,19 @@ def test_sampling_is_seeded_by_torch(lm):
 def test_input_longer_than_the_positions_is_truncated_with_a_warning_or_refused(lm, tiny_pretrained, tiny_corpus,
                                                                                 data):
     long_text = " ".join(task_abstracts(data, limit_per_split=5))  # far more than 512 tokens
-    with pytest.warns(UserWarning, match="input 1 has .* tokens; the model's positions leave room for 503"):
+    with pytest.warns(UserWarning, match=r"1 input\(s\) longer than the 503 tokens .*max_len=8 \(input 1: \d+ tokens\): "
+                                         "the last 503 tokens of each are used"):
         out = lm.generate(["short", long_text], beam=1, max_len=8)
     assert len(out) == 2 and all(out)
     strict = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, on_overflow="error")
-    with pytest.raises(InputTooLongError, match="input 0 has"):
+    with pytest.raises(InputTooLongError, match="input 0: "):
         strict.generate([long_text], beam=1, max_len=8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         strict.generate(["short"], beam=1, max_len=8)
+    # what a language model continues is the end of its text
+    cut = lm._fit([lm.hub.encode(long_text)], max_len=8)[0]
+    assert len(cut) == 504 and cut.tolist() == lm.hub.encode(long_text).tolist()[-504:]
 
 
 def test_clear_errors_for_missing_files_and_a_foreign_vocabulary(tiny_pretrained, tiny_corpus, data, tmp_path):

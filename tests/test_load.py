@@ -1,0 +1,49 @@
+"""Load: 1,000 real abstracts, one longer than the model's positions, through the Python API and
+fairseq-interactive: every output, in input order, in bounded memory."""
+import resource
+
+import pytest
+from conftest import REPO, run_tool, task_abstracts
+
+from biogpt_fairseq import BioGPT
+
+N = 1000
+LONG = 500  # the index of the abstract longer than the model's 512 positions
+
+
+@pytest.fixture(scope="module")
+def abstracts(data):
+    texts = task_abstracts(data)[:N]
+    texts[LONG] = " ".join(texts[:12])  # several thousand tokens
+    return texts
+
+
+def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def test_api_thousand_abstracts_in_order_in_bounded_memory(abstracts, tiny_pretrained, tiny_corpus):
+    model = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, batch_size=64)
+    model.generate(abstracts[:64], beam=1, max_len=2)  # warm: the peak below is the batch loop's own
+    before = peak_rss_mb()
+    with pytest.warns(UserWarning, match=r"input\(s\) longer than") as caught:
+        outputs = model.generate(abstracts, beam=1, max_len=2)
+    assert len(caught) == 1  # one warning for the batch, not one per input
+    growth = peak_rss_mb() - before
+    assert len(outputs) == N and all(isinstance(o, str) for o in outputs)
+    assert growth < 300, f"peak memory grew by {growth:.0f} MB"
+    for i in (0, 1, LONG - 1, LONG + 1, N - 1):  # each output belongs to its own input
+        assert outputs[i] == model.generate(abstracts[i], beam=1, max_len=2)
+
+
+def test_fairseq_interactive_thousand_abstracts(abstracts, tiny_prompt_model, pubmedqa_data, tiny_corpus):
+    stdin = "".join(" ".join(a.split()) + "\n" for a in abstracts).encode()
+    result = run_tool(
+        "fairseq-interactive", pubmedqa_data / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
+        "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
+        "--path", tiny_prompt_model, "--beam", 1, "--max-len-a", 1, "--max-len-b", 2, "--cpu",
+        "--max-source-positions", 400, "--tokens-per-sample", 512, "--buffer-size", 128, "--batch-size", 64,
+        "--tokenizer", "moses", "--bpe", "fastbpe", "--bpe-codes", tiny_corpus / "bpecodes", stdin=stdin)
+    hypotheses = [line.split("\t")[0] for line in result.stdout.decode().splitlines() if line.startswith("H-")]
+    assert hypotheses == [f"H-{i}" for i in range(N)]
+    assert peak_rss_mb(resource.RUSAGE_CHILDREN) < 2000
