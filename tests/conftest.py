@@ -36,6 +36,26 @@ def run_tool(*args, stdin=None, check=True, env=None, cwd=REPO):
     return result
 
 
+class _DictionaryTask:
+    def __init__(self, dictionary):
+        self.source_dictionary = self.target_dictionary = dictionary
+
+
+def build_lm(arch, dictionary, **overrides):
+    """A fairseq language model of `arch` over `dictionary`, and its settings (under
+    `torch.device("meta")` for the shapes alone)."""
+    import argparse
+
+    from fairseq.models import ARCH_CONFIG_REGISTRY
+    from fairseq.models.transformer_lm import TransformerLanguageModel
+
+    import biogpt_fairseq.models  # noqa: F401  (the architectures)
+
+    args = argparse.Namespace(arch=arch, **overrides)
+    ARCH_CONFIG_REGISTRY[arch](args)
+    return TransformerLanguageModel.build_model(args, _DictionaryTask(dictionary)), args
+
+
 def task_abstracts(data: Path, limit_per_split=None):
     """Title + abstract of the BC5CDR, DDI and KD-DTI documents (real biomedical text)."""
     texts = []

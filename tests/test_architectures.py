@@ -1,27 +1,17 @@
 """The BioGPT architectures: published parameter counts, defaults without flags."""
-import argparse
-
 import pytest
 import torch
+from conftest import build_lm
 from fairseq import options
 from fairseq.data import Dictionary
-from fairseq.models import ARCH_CONFIG_REGISTRY
-from fairseq.models.transformer_lm import TransformerLanguageModel
 from transformers import BioGptConfig, BioGptForCausalLM
 
 import biogpt_fairseq.models  # noqa: F401
 
 
-class _Task:
-    def __init__(self, dictionary):
-        self.source_dictionary = self.target_dictionary = dictionary
-
-
 def build_on_meta(arch, dictionary, **overrides):
-    args = argparse.Namespace(arch=arch, **overrides)
-    ARCH_CONFIG_REGISTRY[arch](args)
     with torch.device("meta"):
-        return TransformerLanguageModel.build_model(args, _Task(dictionary))
+        return build_lm(arch, dictionary, **overrides)[0]
 
 
 def n_params(model):

@@ -1,14 +1,11 @@
 """fairseq <-> Hugging Face: the same model, numerically; lossless round trips; both shapes."""
-import argparse
 import json
 
 import pytest
 import torch
-from conftest import REPO, run_tool, task_abstracts
+from conftest import REPO, build_lm, run_tool, task_abstracts
 from fairseq import options
 from fairseq.data import Dictionary
-from fairseq.models import ARCH_CONFIG_REGISTRY
-from fairseq.models.transformer_lm import TransformerLanguageModel
 from safetensors.torch import load_file
 from transformers import BioGptConfig, BioGptForCausalLM, BioGptTokenizer
 
@@ -17,17 +14,6 @@ from biogpt_fairseq import BioGPT
 from biogpt_fairseq.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
 from biogpt_fairseq.safe_checkpoint import load as safe_load
 from biogpt_fairseq.tokenize import tokenize_lines
-
-
-class _Task:
-    def __init__(self, dictionary):
-        self.source_dictionary = self.target_dictionary = dictionary
-
-
-def fairseq_model(arch, dictionary, **overrides):
-    args = argparse.Namespace(arch=arch, **overrides)
-    ARCH_CONFIG_REGISTRY[arch](args)
-    return TransformerLanguageModel.build_model(args, _Task(dictionary)), args
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +62,7 @@ def test_logits_agree_on_real_abstracts_up_to_the_last_position(converted, tiny_
 def test_random_tiny_model_with_the_released_vocabulary_agrees(data):
     torch.manual_seed(0)
     dictionary = Dictionary.load(str(data / "biogpt/dict.txt"))
-    model, args = fairseq_model("transformer_lm_biogpt_tiny", dictionary, decoder_layers=2, decoder_embed_dim=32,
+    model, args = build_lm("transformer_lm_biogpt_tiny", dictionary, decoder_layers=2, decoder_embed_dim=32,
                                 decoder_ffn_embed_dim=64, decoder_attention_heads=2, max_target_positions=64)
     model.eval()
     hf = BioGptForCausalLM(hf_config(vars(args), vocab_size=len(dictionary))).eval()
@@ -168,7 +154,7 @@ def test_full_shapes_map_parameter_for_parameter(data, arch, dict_dir, hf_shape)
     the config maps to the published HF config, and the HF config maps back to the same fairseq shape."""
     dictionary = Dictionary.load(str(data / dict_dir / "dict.txt"))
     with torch.device("meta"):
-        model, args = fairseq_model(arch, dictionary)
+        model, args = build_lm(arch, dictionary)
         config = hf_config(vars(args), vocab_size=len(dictionary))
         hf = BioGptForCausalLM(config)
     published = BioGptConfig(vocab_size=len(dictionary), **hf_shape)
