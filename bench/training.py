@@ -1,0 +1,108 @@
+"""Training speed: a fairseq training step of our BioGPT-shaped model against
+`transformers.BioGptForCausalLM` in a plain torch loop, same shape, vocabulary, batch and Adam, fp32 CPU.
+
+    .venv/bin/python bench/training.py [--shape 4x256 --shape 12x768] [--batch 8 --length 256] [--pairs 5]
+
+Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and fairseq's Adam.
+Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
+measured fp32 matmul peak, and each system's MFU.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interleave import interleaved, report, timed  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)  # warm
+    return max(timed(lambda: (torch.mm(a, b), 2 * n ** 3)[1]) for _ in range(repeats))
+
+
+def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int):
+    import argparse as ap
+
+    from fairseq.criterions.cross_entropy import CrossEntropyCriterion
+    from fairseq.data import Dictionary
+    from fairseq.optim.adam import FairseqAdam
+    from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
+
+    import biogpt_fairseq.models  # noqa: F401  (the architectures)
+    from biogpt_fairseq.models.transformer_lm_biogpt import transformer_lm_biogpt
+    from fairseq.models.transformer_lm import TransformerLanguageModel
+
+    dictionary = Dictionary.load(str(dictionary_path))
+    task = LanguageModelingTask(LanguageModelingConfig(tokens_per_sample=length), dictionary)
+    args = ap.Namespace(arch="transformer_lm_biogpt", decoder_layers=layers, decoder_embed_dim=width,
+                        decoder_ffn_embed_dim=4 * width, decoder_attention_heads=max(1, width // 64),
+                        max_target_positions=max(length, 1024))
+    transformer_lm_biogpt(args)
+    model = TransformerLanguageModel.build_model(args, task).train()
+    criterion = CrossEntropyCriterion(task, sentence_avg=False)
+    optimizer = FairseqAdam(ap.Namespace(lr=[1e-4], adam_betas="(0.9, 0.98)", adam_eps=1e-8, weight_decay=0.0,
+                                         use_old_adam=False, fp16_adam_stats=False, tpu=False),
+                            list(model.parameters()))
+    tokens = torch.randint(4, len(dictionary), (batch, length + 1))
+    sample = {"net_input": {"src_tokens": tokens[:, :-1], "src_lengths": torch.full((batch,), length)},
+              "target": tokens[:, 1:], "ntokens": batch * length, "nsentences": batch, "id": torch.arange(batch)}
+
+    def step():
+        optimizer.zero_grad()
+        task.train_step(sample, model, criterion, optimizer, update_num=0)
+        optimizer.step()
+        return batch * length
+    return step, model, len(dictionary)
+
+
+def hf_step(vocab_size: int, layers: int, width: int, batch: int, length: int):
+    from transformers import BioGptConfig, BioGptForCausalLM
+
+    config = BioGptConfig(vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers,
+                          num_attention_heads=max(1, width // 64), intermediate_size=4 * width,
+                          max_position_embeddings=max(length, 1024))
+    model = BioGptForCausalLM(config).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-8)
+    tokens = torch.randint(4, vocab_size, (batch, length + 1))
+
+    def step():
+        optimizer.zero_grad()
+        model(input_ids=tokens[:, :-1], labels=tokens[:, :-1]).loss.backward()
+        optimizer.step()
+        return batch * length
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--shape", action="append", help="LAYERSxWIDTH (default: 4x256 and 12x768)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=256)
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args()
+    peak = matmul_peak_flops()
+    print(f"training, batch {args.batch} x {args.length} tokens, vocabulary 42,384, Adam, fp32 CPU, "
+          f"{torch.get_num_threads()} threads; measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s", flush=True)
+    for shape in args.shape or ["4x256", "12x768"]:
+        layers, width = map(int, shape.split("x"))
+        ours, model, vocab_size = fairseq_step(Path(args.data) / "biogpt" / "dict.txt", layers, width, args.batch,
+                                               args.length)
+        peer = hf_step(vocab_size, layers, width, args.batch, args.length)
+        ours(), peer()  # warm
+        n_params = sum(p.numel() for p in model.parameters()) - model.decoder.embed_positions.weight.numel()
+        flops_per_token = 6 * n_params + 12 * layers * args.length * width
+        result = interleaved(ours, peer, pairs=args.pairs)
+        report(f"{shape} (tokens/s)", "tok/s", "HF", result)
+        print(f"  {flops_per_token / 1e6:.0f} MFLOP per token; MFU ours {result['ours'] * flops_per_token / peak:.1%}, "
+              f"HF {result['peer'] * flops_per_token / peak:.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
