@@ -36,7 +36,11 @@ def task_abstracts(data: Path):
 
 
 def peak_mb() -> float:
-    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    """This process' peak RSS and its finished workers'. (VmHWM, not ru_maxrss: on Linux the latter
+    keeps the high-water mark of the process that forked and exec'd us.)"""
+    with open("/proc/self/status") as status:
+        own_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return max(own_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def run_mode(mode: str, corpus: Path, codes: Path) -> None:

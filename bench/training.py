@@ -50,8 +50,8 @@ def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, len
                                          use_old_adam=False, fp16_adam_stats=False, tpu=False),
                             list(model.parameters()))
     tokens = torch.randint(4, len(dictionary), (batch, length + 1))
-    sample = {"net_input": {"src_tokens": tokens[:, :-1], "src_lengths": torch.full((batch,), length)},
-              "target": tokens[:, 1:], "ntokens": batch * length, "nsentences": batch, "id": torch.arange(batch)}
+    sample = {"net_input": {"src_tokens": tokens[:, :-1].contiguous(), "src_lengths": torch.full((batch,), length)},
+              "target": tokens[:, 1:].contiguous(), "ntokens": batch * length, "nsentences": batch, "id": torch.arange(batch)}
 
     def step():
         optimizer.zero_grad()
