@@ -170,8 +170,7 @@ class BioGPT:
 
     # --- downstream tasks ---------------------------------------------------------------------
 
-    def _decode(self, task: str, sources: List[str], beam: int, max_len: int) -> list:
-        spec = get_task(task)
+    def _decode(self, spec, sources: List[str], beam: int, max_len: int) -> list:
         sentences = self.generate(sources, beam=beam, max_len=max_len)
         return [spec.decode(sentence, Context(source=source))[1] for source, sentence in zip(sources, sentences)]
 
@@ -182,7 +181,7 @@ class BioGPT:
         spec = get_task(task)
         if spec.output_key != "triples":
             raise UserError(f"{task} is not a relation extraction task (bc5cdr, ddi, kd-dti)")
-        decoded = self._decode(task, [spec.source_text(a) for a in abstracts], beam, max_len)
+        decoded = self._decode(spec, [spec.source_text(a) for a in abstracts], beam, max_len)
         return [[Triple(*t) for t in triples] for triples in decoded]
 
     def answer(self, question: Union[str, Sequence[str]], context: Union[str, Sequence[str]], beam: int = 5,
@@ -193,11 +192,11 @@ class BioGPT:
         if len(question) != len(context):
             raise UserError(f"{len(question)} questions but {len(context)} contexts")
         sources = [PubMedQA.source_for(q, c) for q, c in zip(question, context)]
-        return self._decode("pubmedqa", sources, beam, max_len)
+        return self._decode(get_task("pubmedqa"), sources, beam, max_len)
 
     def classify(self, text: Union[str, Sequence[str]], beam: int = 5,
                  max_len: int = 64) -> Union[List[str], List[List[str]]]:
         """Hallmarks of Cancer labels of a sentence ('empty' for none, as in HoC's data)."""
         if isinstance(text, str):
             return self.classify([text], beam=beam, max_len=max_len)[0]
-        return self._decode("hoc", list(text), beam, max_len)
+        return self._decode(get_task("hoc"), list(text), beam, max_len)

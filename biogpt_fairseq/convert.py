@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 
@@ -79,16 +79,6 @@ def read_dict_symbols(path: Path) -> List[str]:
             raise UserError(f"{path}:{lineno}: not a fairseq dictionary line ('SYMBOL COUNT')")
         symbols.append(fields[0])
     return symbols
-
-
-def dictionary_file(data: Path, source_lang: Optional[str] = None) -> Path:
-    """The dictionary in `data`: the file itself, its dict.txt, or the dict.SRC.txt fairseq-preprocess writes."""
-    if data.is_file():
-        return data
-    for name in ["dict.txt"] + ([f"dict.{source_lang}.txt"] if source_lang else []):
-        if (data / name).is_file():
-            return data / name
-    raise UserError(f"{data}: no dict.txt{f' or dict.{source_lang}.txt' if source_lang else ''}")
 
 
 def merges_from_bpecodes(path: Path) -> List[str]:
@@ -198,12 +188,16 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     from transformers import BioGptForCausalLM, BioGptTokenizer
 
     import biogpt_fairseq.models  # noqa: F401  (the prompt task's settings; safe loading)
+    from biogpt_fairseq.tasks.language_modeling_prompt import dictionary_file
 
     if not Path(checkpoint).is_file():
         raise UserError(f"{checkpoint}: no such checkpoint")
     state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
     cfg = state["cfg"]
-    dict_path = dictionary_file(Path(data), cfg.task.get("source_lang"))
+    try:
+        dict_path = Path(data) if Path(data).is_file() else Path(dictionary_file(str(data), cfg.task.get("source_lang")))
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
     symbols = read_dict_symbols(dict_path)
     prompt = []
     if cfg.task.get("learned_prompt"):  # the task appends them to the dictionary; so does the vocabulary

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's commands (fairseq-train, torchrun, ...)
 
 
 def data_dir() -> Path:
@@ -28,7 +29,7 @@ def run_tool(*args, stdin=None, check=True, env=None, cwd=REPO):
     if args[0].startswith("biogpt_fairseq."):
         args = [sys.executable, "-m", *args]
     elif args[0].startswith("fairseq-"):
-        args = [str(Path(sys.executable).parent / args[0]), *args[1:]]
+        args = [str(BIN / args[0]), *args[1:]]
     result = subprocess.run(args, input=stdin, capture_output=True, cwd=cwd,
                             env={**os.environ, **(env or {})})
     if check and result.returncode != 0:

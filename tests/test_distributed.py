@@ -1,15 +1,12 @@
 """Distributed training on fairseq's own engine (torch.distributed, DDP), on CPU with gloo under torchrun."""
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, TINY_MODEL, run_tool
+from conftest import BIN, REPO, TINY_MODEL, run_tool
 
 from biogpt_fairseq.safe_checkpoint import load
 
-BIN = Path(sys.executable).parent
 # dropout off: each process draws its own masks, so only a deterministic model can be compared exactly
 DETERMINISTIC = ["--dropout", 0, "--attention-dropout", 0, "--seed", 1, "--cpu", "--num-workers", 0,
                  "--log-format", "simple", "--log-interval", 1, "--no-epoch-checkpoints"]

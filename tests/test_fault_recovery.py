@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import REPO, TINY_MODEL, run_tool, task_abstracts
+from conftest import BIN, REPO, TINY_MODEL, run_tool, task_abstracts
 from test_distributed import DETERMINISTIC
 
 from biogpt_fairseq.safe_checkpoint import load
 
-BIN = Path(sys.executable).parent
 
 
 def training_command(tiny_corpus, save_dir, max_update=30):

@@ -8,17 +8,13 @@ from biogpt_fairseq.tokenize import tokenize_lines
 
 
 def hf_tokenizer_from_release(data, tmp_path):
-    """BioGptTokenizer built from the released fairseq dict.txt and fastBPE codes."""
+    """BioGptTokenizer built from the released fairseq dict.txt and fastBPE codes (as `convert to-hf` writes them)."""
     from transformers import BioGptTokenizer
 
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for line in (data / "biogpt/dict.txt").read_text(encoding="utf-8").splitlines():
-        token = line.rsplit(" ", 1)[0]
-        # fastBPE marks a non-final piece with "@@"; HF marks a final one with "</w>".
-        vocab[token[:-2] if token.endswith("@@") else token + "</w>"] = len(vocab)
-    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    merges = [" ".join(line.split(" ")[:2]) for line in (data / "biogpt/bpecodes").read_text().splitlines()]
-    (tmp_path / "merges.txt").write_text("\n".join(merges) + "\n")
+    from biogpt_fairseq.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
+
+    (tmp_path / "vocab.json").write_text(json.dumps(hf_vocab(read_dict_symbols(data / "biogpt/dict.txt"))))
+    (tmp_path / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / "biogpt/bpecodes")) + "\n")
     return BioGptTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
 
 

@@ -37,6 +37,15 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
     )
 
 
+def dictionary_file(directory: str, source_lang: Optional[str]) -> str:
+    """The pre-training dictionary in `directory`: the dict.SRC.txt fairseq-preprocess writes, or
+    the dict.txt of a released or converted model directory."""
+    for name in ([f"dict.{source_lang}.txt"] if source_lang else []) + ["dict.txt"]:
+        if os.path.exists(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    raise FileNotFoundError(f"{directory}: no dictionary ({f'dict.{source_lang}.txt or ' if source_lang else ''}dict.txt)")
+
+
 @register_task("language_modeling_prompt", dataclass=LanguageModelingPromptConfig)
 class LanguageModelingPromptTask(LanguageModelingTask):
     """Source + prompt + target language modelling; generation emits only the continuation."""
@@ -53,15 +62,7 @@ class LanguageModelingPromptTask(LanguageModelingTask):
 
     @classmethod
     def setup_dictionary(cls, args, **kwargs):
-        paths = utils.split_paths(args.data)
-        # fairseq-preprocess writes dict.x.txt; a released or converted model directory holds dict.txt
-        name = f"dict.{args.source_lang}.txt"
-        if not args.source_lang or not os.path.exists(os.path.join(paths[0], name)):
-            name = "dict.txt"
-        path = os.path.join(paths[0], name)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{paths[0]}: no dictionary (dict.{args.source_lang}.txt or dict.txt)")
-        dictionary = Dictionary.load(path)
+        dictionary = Dictionary.load(dictionary_file(utils.split_paths(args.data)[0], args.source_lang))
         for token in cls.prompt_tokens(args):  # appended: every pre-trained index stays where it was
             dictionary.add_symbol(token)
         return dictionary, dictionary
