@@ -10,7 +10,7 @@ import types
 import hydra
 import numpy as np
 import torch
-from fairseq import checkpoint_utils, file_io
+from fairseq import checkpoint_utils, file_io, sequence_generator
 from fairseq.data import data_utils
 from fairseq.dataclass import utils as dataclass_utils
 from fairseq.distributed import utils as distributed_utils
@@ -28,10 +28,29 @@ def _no_repeat_ngram_on_generated_prefix(self, tokens, lprobs, bsz: int, beam_si
     # path compares against the buffer's last n-1 entries, which are padding,
     # so --no-repeat-ngram-size never banned anything on CPU. (The CUDA kernel
     # indexes by `step` and is unaffected.)
-    return _no_repeat_ngram_on_buffer(self, tokens[:, : step + 1], lprobs, bsz, beam_size, step)
+    lprobs = _no_repeat_ngram_on_buffer(self, tokens[:, : step + 1], lprobs, bsz, beam_size, step)
+    forced_step, forced_rows, forced_lprobs = self.__dict__.pop("forced", (None, None, None))
+    if forced_step == step:
+        # A forced prefix token that repeats an n-gram of the prefix was banned too: that beam's
+        # score became -inf and the search ended in an assertion. The prefix is given, not generated.
+        lprobs[forced_rows] = forced_lprobs
+    return lprobs
 
 
 NGramRepeatBlock._no_repeat_ngram = _no_repeat_ngram_on_generated_prefix
+
+_force_prefix_tokens = sequence_generator.SequenceGenerator._prefix_tokens
+
+
+def _force_prefix_tokens_outside_the_ngram_ban(self, step, lprobs, scores, tokens, prefix_tokens, beam_size):
+    lprobs, tokens, scores = _force_prefix_tokens(self, step, lprobs, scores, tokens, prefix_tokens, beam_size)
+    if self.repeat_ngram_blocker is not None:  # what the ban, next in this step, must leave alone
+        forced_rows = prefix_tokens[:, step].ne(self.pad).repeat_interleave(beam_size)
+        self.repeat_ngram_blocker.forced = (step, forced_rows, lprobs[forced_rows].clone())
+    return lprobs, tokens, scores
+
+
+sequence_generator.SequenceGenerator._prefix_tokens = _force_prefix_tokens_outside_the_ngram_ban
 
 
 _compiled_batch_by_size = data_utils.batch_by_size

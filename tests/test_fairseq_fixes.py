@@ -45,3 +45,22 @@ def test_fairseq_builds_configs_after_hydra_was_set_to_a_newer_version_base(tmp_
     assert (cfg.model._name, cfg.model.decoder_layers, cfg.task._name) == ("transformer_lm_biogpt", 24,
                                                                           "language_modeling")
     assert hydra.version.getbase() == before  # the program's own setting is left as it was
+
+
+def test_no_repeat_ngram_leaves_a_forced_prefix_alone(tiny_pretrained, tiny_corpus):
+    # The prefix repeats the bigram "the patients"; banning the forced repeat killed every beam and
+    # fairseq's search ended in an AssertionError.
+    from biogpt_fairseq import BioGPT
+
+    lm = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
+    prefix = lm.hub.encode("the patients were treated and the patients were followed for")
+    repeated = prefix.tolist()[:-1]
+    assert any(repeated[i:i + 2] == repeated[j:j + 2] for i in range(len(repeated)) for j in range(i))
+    for beam in (1, 3):
+        hypo = lm.hub.generate([prefix], beam=beam, no_repeat_ngram_size=2, max_len_a=1, max_len_b=12)[0][0]
+        tokens = hypo["tokens"].tolist()
+        assert tokens[:len(repeated)] == repeated and torch.isfinite(hypo["positional_scores"]).all()
+        generated = tokens[len(repeated) - 1:]  # the bigrams that end in a generated token
+        bigrams = [tuple(tokens[i:i + 2]) for i in range(len(tokens) - 1)]
+        new = [tuple(generated[i:i + 2]) for i in range(len(generated) - 1)]
+        assert all(bigrams.count(b) == 1 for b in new), tokens

@@ -1,0 +1,89 @@
+"""Prefilled decoding (biogpt_fairseq/prefill.py) generates what fairseq's one-token-per-step decoding does."""
+import pytest
+import torch
+from conftest import task_abstracts
+
+from biogpt_fairseq import BioGPT
+from biogpt_fairseq.prefill import stock_decoding
+
+SEARCHES = {
+    "greedy": dict(beam=1),
+    "beam": dict(beam=5),
+    "beam, temperature, length penalty, no repeated bigram": dict(beam=3, temperature=0.7, lenpen=0.5,
+                                                                  no_repeat_ngram_size=2),
+    "sampling": dict(beam=2, sampling=True, sampling_topk=20),
+    "min_len, unk penalty": dict(beam=2, min_len=40, unk_penalty=1.5),
+    "length limit inside the prefix": dict(beam=2, max_len_a=0, max_len_b=12),
+}
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_pretrained, tiny_corpus):
+    return BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
+
+
+@pytest.fixture(scope="module")
+def sentences(lm, data):
+    """Real abstracts cut to 1 to 60 tokens (each ending with eos, as `encode` gives them)."""
+    eos = lm.hub.task.source_dictionary.eos()
+    texts = task_abstracts(data, limit_per_split=2)
+    lengths = [1, 7, 20, 33, 60, 45, 12, 25]
+    return [torch.cat([lm.hub.encode(text)[:n], torch.tensor([eos])]) for text, n in zip(texts, lengths)]
+
+
+def both(hub, sentences, **search):
+    """Hypotheses of the prefilled and of the stock decoding, with the same random state."""
+    search = {"max_len_a": 1, "max_len_b": 16, **search}
+    torch.manual_seed(0)
+    fast = hub.generate(sentences, **search)
+    torch.manual_seed(0)
+    with stock_decoding():
+        stock = hub.generate(sentences, **search)
+    return fast, stock
+
+
+def assert_same_hypotheses(fast, stock):
+    # fairseq keeps a hypothesis' running total in fp32 and takes differences of it for the
+    # positional scores: with prefixes of hundreds of tokens (totals near -1e3, one unit in the
+    # last place 6e-5) a single rounding difference shows as 1e-4.
+    assert len(fast) == len(stock)
+    for fast_hypos, stock_hypos in zip(fast, stock):
+        assert [h["tokens"].tolist() for h in fast_hypos] == [h["tokens"].tolist() for h in stock_hypos]
+        for f, s in zip(fast_hypos, stock_hypos):
+            torch.testing.assert_close(f["positional_scores"], s["positional_scores"], atol=5e-4, rtol=0)
+            assert abs(float(f["score"]) - float(s["score"])) < 5e-4
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+def test_language_model_generates_the_same(lm, sentences, name):
+    fast, stock = both(lm.hub, sentences, **SEARCHES[name])
+    assert_same_hypotheses(fast, stock)
+
+
+def test_prompt_model_generates_the_same(tiny_prompt_model, pubmedqa_data, tiny_corpus, data):
+    model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
+                                   bpe_codes=tiny_corpus / "bpecodes")
+    sources = [model.hub.encode(text[:300]) for text in task_abstracts(data, limit_per_split=3)]
+    for search in (dict(beam=1), dict(beam=4)):
+        fast, stock = both(model.hub, sources, **search)
+        assert_same_hypotheses(fast, stock)
+
+
+def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
+    """One decoder pass for the prefix every sentence shares, then one per new token (and eos)."""
+    decoder = lm.hub.models[0].decoder
+    calls = []
+
+    def counted(*args, _forward=decoder.forward, **kwargs):
+        calls.append(args[0].shape)
+        return _forward(*args, **kwargs)
+
+    monkeypatch.setattr(decoder, "forward", counted)
+    same_length = [s[-21:] for s in sentences if len(s) > 21]  # 20 tokens + eos each
+    with stock_decoding():
+        lm.hub.generate(same_length, beam=3, max_len_a=0, max_len_b=30, min_len=30)
+    assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
+    calls.clear()
+    lm.hub.generate(same_length, beam=3, max_len_a=0, max_len_b=30, min_len=30)
+    assert len(calls) == 1 + 11
+    assert calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
