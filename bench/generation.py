@@ -7,8 +7,11 @@ A BioGPT-shaped model with the released 42,384-type vocabulary and random weight
 Hugging Face directory and converted to fairseq with `biogpt_fairseq.convert`, so both systems hold
 the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
+Each mode is also timed against fairseq's stock decoding (one token per step, `stock_decoding()`),
+the figure before biogpt_fairseq/prefill.py.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -69,12 +72,13 @@ def main() -> None:
           f"fp32 CPU, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ours, hf = build_pair(Path(args.data), args.layers, args.width, Path(tmp))
+        from biogpt_fairseq.prefill import stock_decoding
         all_prompts = prompts(ours, Path(args.data), 16)
         eos = ours.hub.task.dictionary.eos()
 
-        def fairseq_run(batch, beam):
+        def fairseq_run(batch, beam, decoding=contextlib.nullcontext):
             def run():
-                with torch.no_grad():
+                with torch.no_grad(), decoding():
                     # (hub.generate takes encoded sentences, which end with eos; the prompt is forced)
                     results = ours.hub.generate([torch.cat([p, p.new([eos])]) for p in all_prompts[:batch]],
                                                 beam=beam, max_len_a=0, max_len_b=PROMPT + NEW, min_len=PROMPT + NEW)
@@ -95,10 +99,14 @@ def main() -> None:
 
         for name, batch, beam in [("greedy, batch 1", 1, 1), ("greedy, batch 16", 16, 1), ("beam 5, batch 1", 1, 5)]:
             ours_run, peer_run = fairseq_run(batch, beam), hf_run(batch, beam)
+            stock_run = fairseq_run(batch, beam, stock_decoding)
             result = interleaved(ours_run, peer_run, pairs=args.pairs)
             same = ours_run.outputs == peer_run.outputs
             report(f"{name} (new tokens/s){'' if beam > 1 else ', token-identical: ' + str(same)}", "tok/s",
                    "HF", result)
+            result = interleaved(ours_run, stock_run, pairs=args.pairs)
+            report(f"{name}, against fairseq's stock decoding, token-identical: "
+                   f"{ours_run.outputs == stock_run.outputs}", "tok/s", "stock", result)
 
 
 if __name__ == "__main__":

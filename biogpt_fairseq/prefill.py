@@ -24,8 +24,9 @@ from fairseq import sequence_generator
 from fairseq.models.transformer import TransformerDecoderBase
 from torch import Tensor
 
-# The prefill's logits are made this many floats (64 MB) at a time, however long the prefix.
-PREFILL_CHUNK_FLOATS = 1 << 24
+# The prefill's logits are made this many floats (32 MB, about what stays in cache) at a time,
+# however long the prefix.
+PREFILL_CHUNK_FLOATS = 1 << 23
 
 _StockEnsembleModel = sequence_generator.EnsembleModel
 _stock_generate = sequence_generator.SequenceGenerator._generate

@@ -91,3 +91,20 @@ def test_empty_file_and_a_1mb_line(data, tmp_path):
     big.write_text("short\n" + "protein kinase " * 70_000 + "\nend\n")
     out = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", big).stdout.split(b"\n")
     assert len(out) == 4 and out[1].count(b"kinase") == 70_000 and out[2] == b"end"
+
+
+def test_english_moses_equals_sacremoses(data):
+    """The set-lookup character tests change nothing: real abstracts and every prefix rule."""
+    from sacremoses import MosesTokenizer
+
+    from biogpt_fairseq.tokenize import english_moses
+
+    stock, ours = MosesTokenizer(lang="en"), english_moses()
+    crafted = ["e.g. the dose", "Dr. Smith et al. reported", "No. 5 and No. five", "U.S.A. is", "A.B. Élan",
+               "the end.", "ça. Ça.", "Fig. 3", "x. éa", "ß. ẞ.", "α. β. Ω.", "Mr. . x", "", "3.5. 4.", "i.v. ÉTÉ."]
+    for text in crafted + task_abstracts(data):
+        assert (ours.tokenize(text, aggressive_dash_splits=True, escape=True)
+                == stock.tokenize(text, aggressive_dash_splits=True, escape=True)), text
+    for word in ["", "a", "A", "é", "É", "aB", "ß", "ﬁ", "1", "a1", "α", "Ω", "中", "-", "x.y"]:
+        assert ours.islower(word) == stock.islower(word), word
+        assert ours.isanyalpha(word) == stock.isanyalpha(word), word
