@@ -87,3 +87,18 @@ def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
     lm.hub.generate(same_length, beam=3, max_len_a=0, max_len_b=30, min_len=30)
     assert len(calls) == 1 + 11
     assert calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
+
+
+def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, monkeypatch):
+    decoder = lm.hub.models[0].decoder
+    linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
+    seen = []
+    monkeypatch.setattr(decoder, "forward", lambda *args, _forward=decoder.forward, **kwargs: (
+        seen.append(sum("forward" in m.__dict__ for m in linears)), _forward(*args, **kwargs))[1])
+    lm.hub.generate(sentences, beam=2, max_len_a=0, max_len_b=70)  # 16 rows a step: the oneDNN layers
+    assert max(seen) == len(linears)
+    assert not any("forward" in m.__dict__ for m in linears)
+    with pytest.raises(RuntimeError):  # and after a search that fails
+        monkeypatch.setattr(decoder, "forward", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError()))
+        lm.hub.generate(sentences, beam=2, max_len_a=0, max_len_b=70)
+    assert not any("forward" in m.__dict__ for m in linears)
