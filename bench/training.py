@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/training.py [--shape 4x256 --shape 12x768] [--batch 8 --length 256] [--pairs 5]
 
-Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and fairseq's Adam.
+Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and fairseq's Adam, with
+the `chunked_cross_entropy` criterion; it is also timed against fairseq's `cross_entropy` (before/after).
 Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
 measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), and each system's MFU.
 """
@@ -34,10 +35,10 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> dict:
     return peaks
 
 
-def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int):
+def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int, criterion_name: str):
     import argparse as ap
 
-    from fairseq.criterions.cross_entropy import CrossEntropyCriterion
+    from fairseq.criterions import CRITERION_REGISTRY
     from fairseq.data import Dictionary
     from fairseq.optim.adam import FairseqAdam
     from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
@@ -53,7 +54,7 @@ def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, len
                         max_target_positions=max(length, 1024))
     transformer_lm_biogpt(args)
     model = TransformerLanguageModel.build_model(args, task).train()
-    criterion = CrossEntropyCriterion(task, sentence_avg=False)
+    criterion = CRITERION_REGISTRY[criterion_name](task, sentence_avg=False)
     optimizer = FairseqAdam(ap.Namespace(lr=[1e-4], adam_betas="(0.9, 0.98)", adam_eps=1e-8, weight_decay=0.0,
                                          use_old_adam=False, fp16_adam_stats=False, tpu=False),
                             list(model.parameters()))
@@ -102,16 +103,20 @@ def main() -> None:
           + ", ".join(f"{name} {flops / 1e9:.1f}" for name, flops in peaks.items()) + " GFLOP/s", flush=True)
     for shape in args.shape or ["4x256", "12x768"]:
         layers, width = map(int, shape.split("x"))
-        ours, model, vocab_size = fairseq_step(Path(args.data) / "biogpt" / "dict.txt", layers, width, args.batch,
-                                               args.length)
+        dictionary = Path(args.data) / "biogpt" / "dict.txt"
+        ours, model, vocab_size = fairseq_step(dictionary, layers, width, args.batch, args.length,
+                                               "chunked_cross_entropy")
+        stock, _, _ = fairseq_step(dictionary, layers, width, args.batch, args.length, "cross_entropy")
         peer = hf_step(vocab_size, layers, width, args.batch, args.length)
-        ours(), peer()  # warm
+        ours(), stock(), peer()  # warm
         n_params = sum(p.numel() for p in model.parameters()) - model.decoder.embed_positions.weight.numel()
         flops_per_token = 6 * n_params + 12 * layers * args.length * width
         result = interleaved(ours, peer, pairs=args.pairs)
         report(f"{shape} (tokens/s)", "tok/s", "HF", result)
         print(f"  {flops_per_token / 1e6:.0f} MFLOP per token; MFU ours {result['ours'] * flops_per_token / peak:.1%}, "
               f"HF {result['peer'] * flops_per_token / peak:.1%}", flush=True)
+        report(f"{shape}, against fairseq's cross_entropy criterion (tokens/s)", "tok/s", "cross_entropy",
+               interleaved(ours, stock, pairs=args.pairs))
 
 
 if __name__ == "__main__":

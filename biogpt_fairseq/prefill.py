@@ -25,6 +25,8 @@ from fairseq import sequence_generator
 from fairseq.models.transformer import TransformerDecoderBase
 from torch import Tensor
 
+from biogpt_fairseq import onednn
+
 # The prefill's logits are made this many floats (32 MB, about what stays in cache) at a time,
 # however long the prefix.
 PREFILL_CHUNK_FLOATS = 1 << 23
@@ -132,8 +134,7 @@ class PrefillingEnsembleModel(_StockEnsembleModel):
         decoder = self.single_model.decoder
         if self.packed is None or features.dtype != torch.float32:
             return decoder.output_layer(features)
-        return torch.ops.mkldnn._linear_pointwise(features.contiguous(), self.packed,
-                                                  decoder.output_projection.bias, "none", [], "")
+        return onednn.linear(features, self.packed, decoder.output_projection.bias)
 
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
@@ -171,18 +172,14 @@ class _OneDNNLinear:
         self.packed, self.bias = _packed_for_onednn(linear), linear.bias
 
     def __call__(self, x):
-        product = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.size(-1)).contiguous(), self.packed, self.bias,
-                                                     "none", [], "")
-        return product.view(*x.shape[:-1], -1)
+        return onednn.linear(x.reshape(-1, x.size(-1)), self.packed, self.bias).view(*x.shape[:-1], -1)
 
 
 def _packed_for_onednn(linear):
     """A linear layer's matrix in oneDNN's layout, where that backend applies (fp32 on CPU)."""
-    weight = linear.weight
-    if (weight.device.type != "cpu" or weight.dtype != torch.float32 or torch.is_grad_enabled()
-            or not torch.backends.mkldnn.is_available()):
+    if torch.is_grad_enabled() or not onednn.applies(linear.weight):
         return None
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 16)
+    return onednn.pack(linear.weight)
 
 
 def _generate_with_prefill(self, sample, prefix_tokens=None, constraints=None, bos_token=None):

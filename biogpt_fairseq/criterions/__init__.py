@@ -1,0 +1,1 @@
+from biogpt_fairseq.criterions import chunked_cross_entropy  # noqa: F401  (registers the criterion)
