@@ -112,6 +112,26 @@ def finetune(data_bin, pretrained, save_dir, *extra, check=True):
         check=check)
 
 
+# dropout off: each run (each process) draws its own masks, so only a deterministic model compares exactly
+DETERMINISTIC = ["--dropout", 0, "--attention-dropout", 0, "--seed", 1, "--cpu", "--num-workers", 0,
+                 "--log-format", "simple", "--log-interval", 1, "--no-epoch-checkpoints"]
+
+
+def tiny_training_command(what, tiny_corpus, tiny_pretrained, pubmedqa_data):
+    """fairseq-train of a tiny model for 6 updates, deterministic: "pretraining" on the tiny corpus or
+    "prompt fine-tuning" on PubMedQA (the loss on the target only)."""
+    if what == "pretraining":
+        command = ["fairseq-train", tiny_corpus / "data-bin" / "shard0", "--task", "language_modeling",
+                   "--arch", "transformer_lm_biogpt_tiny", "--tokens-per-sample", 64, "--sample-break-mode", "none"]
+    else:
+        command = ["fairseq-train", pubmedqa_data / "data-bin", "--task", "language_modeling_prompt",
+                   "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
+                   "--arch", "transformer_lm_prompt_biogpt_tiny", "--finetune-from-model", tiny_pretrained,
+                   "--tokens-per-sample", 512, "--max-source-positions", 400]
+    return command + ["--user-dir", REPO / "biogpt_fairseq", *TINY_MODEL, "--batch-size", 4, "--optimizer", "adam",
+                      "--lr", 1e-3, "--max-update", 6, "--disable-validation", *DETERMINISTIC]
+
+
 @pytest.fixture(scope="session")
 def tiny_prompt_model(pubmedqa_data, tiny_pretrained, tmp_path_factory) -> Path:
     """A tiny PubMedQA prompt model (learned prompt of 9 tokens), fine-tuned for 2 updates: its checkpoint."""

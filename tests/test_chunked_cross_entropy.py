@@ -1,8 +1,8 @@
 """`chunked_cross_entropy` gives `cross_entropy`'s loss and gradients without the vocabulary-wide logits."""
 import pytest
 import torch
-from conftest import REPO, TINY_MODEL, run_tool
-from test_distributed import DETERMINISTIC, losses
+from conftest import run_tool, tiny_training_command
+from test_distributed import losses
 
 from biogpt_fairseq.criterions.chunked_cross_entropy import linear_cross_entropy
 from biogpt_fairseq.safe_checkpoint import load
@@ -53,16 +53,7 @@ def test_bfloat16_features_keep_float32_softmax_and_sums():
 
 @pytest.mark.parametrize("what", ["pretraining", "prompt fine-tuning"])
 def test_fairseq_training_matches_cross_entropy(what, tiny_corpus, tiny_pretrained, pubmedqa_data, tmp_path):
-    if what == "pretraining":
-        command = ["fairseq-train", tiny_corpus / "data-bin" / "shard0", "--task", "language_modeling",
-                   "--arch", "transformer_lm_biogpt_tiny", "--tokens-per-sample", 64, "--sample-break-mode", "none"]
-    else:  # the loss on the target only: most positions are ignored
-        command = ["fairseq-train", pubmedqa_data / "data-bin", "--task", "language_modeling_prompt",
-                   "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
-                   "--arch", "transformer_lm_prompt_biogpt_tiny", "--finetune-from-model", tiny_pretrained,
-                   "--tokens-per-sample", 512, "--max-source-positions", 400]
-    command += ["--user-dir", REPO / "biogpt_fairseq", *TINY_MODEL, "--batch-size", 4, "--optimizer", "adam",
-                "--lr", 1e-3, "--max-update", 6, "--disable-validation", *DETERMINISTIC]
+    command = tiny_training_command(what, tiny_corpus, tiny_pretrained, pubmedqa_data)
     stock = run_tool(*command, "--criterion", "cross_entropy", "--save-dir", tmp_path / "stock")
     chunked = run_tool(*command, "--criterion", "chunked_cross_entropy", "--chunk-tokens", 48,
                        "--save-dir", tmp_path / "chunked")

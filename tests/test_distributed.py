@@ -3,13 +3,10 @@ import re
 
 import pytest
 import torch
-from conftest import BIN, REPO, TINY_MODEL, run_tool
+from conftest import BIN, run_tool, tiny_training_command
 
 from biogpt_fairseq.safe_checkpoint import load
 
-# dropout off: each process draws its own masks, so only a deterministic model can be compared exactly
-DETERMINISTIC = ["--dropout", 0, "--attention-dropout", 0, "--seed", 1, "--cpu", "--num-workers", 0,
-                 "--log-format", "simple", "--log-interval", 1, "--no-epoch-checkpoints"]
 UPDATE_LOSS = re.compile(r"loss=([0-9.]+),.*?num_updates=(\d+)")
 
 
@@ -28,16 +25,7 @@ def launch(processes: int, *args):
 
 @pytest.mark.parametrize("what", ["pretraining", "prompt fine-tuning"])
 def test_two_processes_match_one_with_update_freq_2(what, tiny_corpus, tiny_pretrained, pubmedqa_data, tmp_path):
-    if what == "pretraining":
-        command = ["fairseq-train", tiny_corpus / "data-bin" / "shard0", "--task", "language_modeling",
-                   "--arch", "transformer_lm_biogpt_tiny", "--tokens-per-sample", 64, "--sample-break-mode", "none"]
-    else:
-        command = ["fairseq-train", pubmedqa_data / "data-bin", "--task", "language_modeling_prompt",
-                   "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
-                   "--arch", "transformer_lm_prompt_biogpt_tiny", "--finetune-from-model", tiny_pretrained,
-                   "--tokens-per-sample", 512, "--max-source-positions", 400]
-    command += ["--user-dir", REPO / "biogpt_fairseq", *TINY_MODEL, "--batch-size", 4, "--optimizer", "adam",
-                "--lr", 1e-3, "--max-update", 6, "--disable-validation", *DETERMINISTIC]
+    command = tiny_training_command(what, tiny_corpus, tiny_pretrained, pubmedqa_data)
     two = launch(2, *command, "--save-dir", tmp_path / "two")
     one = launch(1, *command, "--update-freq", 2, "--save-dir", tmp_path / "one")
     assert "distributed init (rank 1)" in (two.stdout + two.stderr).decode()  # really two processes

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import BIN, REPO, TINY_MODEL, run_tool, task_abstracts
-from test_distributed import DETERMINISTIC
+from conftest import BIN, DETERMINISTIC, REPO, TINY_MODEL, run_tool, task_abstracts
 
 from biogpt_fairseq.safe_checkpoint import load
 
