@@ -8,8 +8,8 @@ rows at a time, makes the logits, the loss and the softmax gradient while that c
 still in cache, and multiplies it into the gradients of the features and of the
 projection. On CPU in fp32 the products with the projection go through oneDNN, its
 matrix packed once per batch (biogpt_fairseq/onednn.py). The loss and the gradients are
-those of `cross_entropy` to float rounding (tests/test_chunked_cross_entropy.py). Models it can't take apart this way (an adaptive
-softmax) get `cross_entropy` itself.
+those of `cross_entropy` to float rounding (tests/test_chunked_cross_entropy.py). Models
+it can't take apart this way (an adaptive softmax) get `cross_entropy` itself.
 """
 from dataclasses import dataclass, field
 
