@@ -23,11 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> dict:
     """FLOP/s of the best fp32 n x n product of each of torch's CPU backends: MKL (what `torch.mm`
-    and `linear` use) and oneDNN (with the weight packed for it, as biogpt_fairseq/prefill.py does)."""
+    and `linear` use) and oneDNN (the weight packed for it, as biogpt_fairseq/onednn.py does)."""
+    from biogpt_fairseq import onednn
+
     a, b = torch.randn(n, n), torch.randn(n, n)
-    packed = torch.ops.mkldnn._reorder_linear_weight(b, n)
-    runs = {"MKL": lambda: torch.mm(a, b),
-            "oneDNN": lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")}
+    packed = onednn.pack(b, n)
+    runs = {"MKL": lambda: torch.mm(a, b), "oneDNN": lambda: onednn.linear(a, packed)}
     peaks = {}
     for name, run in runs.items():
         run()  # warm

@@ -1,8 +1,8 @@
 """Matrix products through oneDNN, for fp32 weights on CPU packed once and used many times.
 
 torch's `linear` and `mm` on CPU call MKL, which on this project's AMD machine reaches
-217 GFLOP/s on a 2048^2 product; oneDNN, with the weight packed for it, 491
-(bench/training.py prints both). Decoding (prefill.py) and the chunked criterion make many
+about 220 GFLOP/s on a 2048^2 product; oneDNN, with the weight packed for it, 490 to 540
+across runs (bench/training.py prints both). Decoding (prefill.py) and the chunked criterion make many
 small products with the same large matrix, where the gap is widest (3 to 7x for a
 decoding step's few rows).
 """
