@@ -7,6 +7,8 @@ Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and f
 the `chunked_cross_entropy` criterion; it is also timed against fairseq's `cross_entropy` (before/after).
 Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
 measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), and each system's MFU.
+All three run in one process, where glibc keeps freed memory for reuse as our criterion has it
+(biogpt_fairseq/glibc_memory.py); `--return-freed-memory` measures all three with glibc's default.
 """
 import argparse
 import os
@@ -36,7 +38,8 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> dict:
     return peaks
 
 
-def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int, criterion_name: str):
+def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int, criterion_name: str,
+                 return_freed_memory: bool = False):
     import argparse as ap
 
     from fairseq.criterions import CRITERION_REGISTRY
@@ -55,7 +58,8 @@ def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, len
                         max_target_positions=max(length, 1024))
     transformer_lm_biogpt(args)
     model = TransformerLanguageModel.build_model(args, task).train()
-    criterion = CRITERION_REGISTRY[criterion_name](task, sentence_avg=False)
+    options = {"return_freed_memory": True} if return_freed_memory and criterion_name != "cross_entropy" else {}
+    criterion = CRITERION_REGISTRY[criterion_name](task, sentence_avg=False, **options)
     optimizer = FairseqAdam(ap.Namespace(lr=[1e-4], adam_betas="(0.9, 0.98)", adam_eps=1e-8, weight_decay=0.0,
                                          use_old_adam=False, fp16_adam_stats=False, tpu=False),
                             list(model.parameters()))
@@ -96,17 +100,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--return-freed-memory", action="store_true",
+                        help="leave glibc's default (freed blocks over 32 MB go back to the system) for all three")
     args = parser.parse_args()
+    if not args.return_freed_memory:
+        from biogpt_fairseq.glibc_memory import keep_freed_memory
+        keep_freed_memory()
     peaks = matmul_peak_flops()
     peak = max(peaks.values())  # the machine's: MFU counts against the best either backend reaches
     print(f"training, batch {args.batch} x {args.length} tokens, vocabulary 42,384, Adam, fp32 CPU, "
           f"{torch.get_num_threads()} threads; measured fp32 matmul peak "
-          + ", ".join(f"{name} {flops / 1e9:.1f}" for name, flops in peaks.items()) + " GFLOP/s", flush=True)
+          + ", ".join(f"{name} {flops / 1e9:.1f}" for name, flops in peaks.items()) + " GFLOP/s; glibc "
+          + ("returns freed memory (its default)" if args.return_freed_memory else "keeps freed memory"), flush=True)
     for shape in args.shape or ["4x256", "12x768"]:
         layers, width = map(int, shape.split("x"))
         dictionary = Path(args.data) / "biogpt" / "dict.txt"
         ours, model, vocab_size = fairseq_step(dictionary, layers, width, args.batch, args.length,
-                                               "chunked_cross_entropy")
+                                               "chunked_cross_entropy", args.return_freed_memory)
         stock, _, _ = fairseq_step(dictionary, layers, width, args.batch, args.length, "cross_entropy")
         peer = hf_step(vocab_size, layers, width, args.batch, args.length)
         ours(), stock(), peer()  # warm

@@ -1,11 +1,14 @@
-"""Matrix products through oneDNN, for fp32 weights on CPU packed once and used many times.
+"""Matrix products through oneDNN, for fp32 on CPU.
 
 torch's `linear` and `mm` on CPU call MKL, which on this project's AMD machine reaches
-about 220 GFLOP/s on a 2048^2 product; oneDNN, with the weight packed for it, 490 to 540
-across runs (bench/training.py prints both). Decoding (prefill.py) and the chunked criterion make many
-small products with the same large matrix, where the gap is widest (3 to 7x for a
-decoding step's few rows).
+about 220 GFLOP/s on a 2048^2 product; oneDNN 490 to 540 across runs (bench/training.py
+prints both). Decoding (prefill.py) and the chunked criterion make many small products
+with the same large matrix, packed once for oneDNN, where the gap is widest (3 to 7x for
+a decoding step's few rows); `linear_maps()` sends a model's own linear maps there in
+training, forward and backward (2 to 2.3x for a layer of the tiny model).
 """
+import contextlib
+
 import torch
 from torch import Tensor
 
@@ -20,6 +23,50 @@ def pack(weight: Tensor, rows: int = 16) -> Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows)
 
 
-def linear(x: Tensor, packed: Tensor, bias=None) -> Tensor:
-    """x @ weight.T (+ bias) for 2-d `x`, with the packed weight."""
-    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), packed, bias, "none", [], "")
+def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
+    """x @ weight.T (+ bias) for 2-d `x`; `weight` packed by `pack`, or plain with any strides."""
+    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
+
+
+@contextlib.contextmanager
+def linear_maps():
+    """Within it, `torch.nn.functional.linear` (what nn.Linear and torch's multi-head attention
+    call) runs on oneDNN, forward and backward, for fp32 CPU tensors; other calls are unchanged."""
+    stock = torch.nn.functional.linear
+
+    def linear_map(x, weight, bias=None):
+        if x.dim() < 2 or not applies(x, weight, *([] if bias is None else [bias])):
+            return stock(x, weight, bias)
+        return _Linear.apply(x, weight, bias)
+
+    torch.nn.functional.linear = linear_map
+    try:
+        yield
+    finally:
+        torch.nn.functional.linear = stock
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        rows = x.reshape(-1, x.size(-1))
+        ctx.save_for_backward(rows, weight)
+        ctx.input_shape, ctx.has_bias = x.shape, bias is not None
+        return linear(rows, weight, bias).view(*x.shape[:-1], weight.size(0))
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, weight = ctx.saved_tensors
+        grad = grad.reshape(-1, weight.size(0))
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = linear(grad, weight.t()).view(ctx.input_shape)
+        if ctx.needs_input_grad[1]:
+            # grad^T @ rows, made as the product with fewer rows and more columns, the faster
+            if weight.size(0) <= weight.size(1):
+                grad_weight = linear(grad.t(), rows.t())
+            else:
+                grad_weight = linear(rows.t(), grad.t()).t()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(dim=0)
+        return grad_x, grad_weight, grad_bias

@@ -15,9 +15,9 @@ def reference(features, weight, bias, target):
     return torch.nn.functional.cross_entropy(logits, target, ignore_index=PAD, reduction="sum")
 
 
-@pytest.mark.parametrize("chunk_tokens", [1, 7, 64, 1000])
+@pytest.mark.parametrize("chunk_tokens,block_tokens", [(1, 1), (7, 7), (7, 30), (64, 64), (16, 1000), (1000, 1000)])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_loss_and_gradients_equal_cross_entropy(chunk_tokens, with_bias):
+def test_loss_and_gradients_equal_cross_entropy(chunk_tokens, block_tokens, with_bias):
     torch.manual_seed(0)
     features = torch.randn(150, 32, requires_grad=True)
     weight = (torch.randn(500, 32) * 0.3).requires_grad_()
@@ -28,15 +28,30 @@ def test_loss_and_gradients_equal_cross_entropy(chunk_tokens, with_bias):
 
     expected = reference(features, weight, bias, target)
     expected_grads = torch.autograd.grad(expected * 0.5, inputs)  # a scale, as fairseq's loss scaling
-    loss = linear_cross_entropy(features, weight, bias, target, PAD, chunk_tokens)
+    loss = linear_cross_entropy(features, weight, bias, target, PAD, chunk_tokens, block_tokens)
     grads = torch.autograd.grad(loss * 0.5, inputs)
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-4)
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     assert grads[0][::5].abs().max() == 0  # no gradient from the ignored positions
     with torch.no_grad():  # validation: the loss alone
-        torch.testing.assert_close(linear_cross_entropy(features, weight, bias, target, PAD, chunk_tokens), expected,
+        torch.testing.assert_close(linear_cross_entropy(features, weight, bias, target, PAD, chunk_tokens, block_tokens), expected,
                                    rtol=1e-5, atol=1e-4)
+
+
+def test_targets_with_vanishing_probability_keep_their_loss():
+    # logits 200 apart: the target's softmax probability is 0 in float32, its loss about 200
+    torch.manual_seed(0)
+    features = torch.randn(40, 8, requires_grad=True)
+    weight = (torch.randn(50, 8) * 30).requires_grad_()
+    target = torch.randint(0, 50, (40,))
+    expected = reference(features, weight, None, target)
+    loss = linear_cross_entropy(features, weight, None, target, PAD, 8, 16)
+    assert torch.isfinite(loss) and expected > 40 * 69  # most tokens take the path from the logits
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-3)
+    for got, want in zip(torch.autograd.grad(loss, [features, weight]),
+                         torch.autograd.grad(expected, [features, weight])):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_bfloat16_features_keep_float32_softmax_and_sums():
@@ -44,7 +59,7 @@ def test_bfloat16_features_keep_float32_softmax_and_sums():
     features = torch.randn(96, 32).bfloat16().requires_grad_()
     weight = (torch.randn(300, 32) * 0.3).bfloat16().requires_grad_()
     target = torch.randint(2, 300, (96,))
-    loss = linear_cross_entropy(features, weight, None, target, PAD, 16)
+    loss = linear_cross_entropy(features, weight, None, target, PAD, 16, 48)
     loss.backward()
     assert loss.dtype == torch.float32 and weight.grad.dtype == torch.bfloat16
     expected = reference(features.float(), weight.float(), None, target)
