@@ -35,7 +35,7 @@ def linear_maps():
     stock = torch.nn.functional.linear
 
     def linear_map(x, weight, bias=None):
-        if x.dim() < 2 or not applies(x, weight, *([] if bias is None else [bias])):
+        if x.dim() < 2 or x.numel() == 0 or not applies(x, weight, *([] if bias is None else [bias])):
             return stock(x, weight, bias)
         return _Linear.apply(x, weight, bias)
 

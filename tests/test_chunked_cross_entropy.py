@@ -54,6 +54,14 @@ def test_targets_with_vanishing_probability_keep_their_loss():
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_no_tokens_give_zero_loss_and_gradients():
+    features = torch.randn(0, 8, requires_grad=True)
+    weight, bias = torch.randn(20, 8, requires_grad=True), torch.randn(20, requires_grad=True)
+    loss = linear_cross_entropy(features, weight, bias, torch.zeros(0, dtype=torch.long), PAD, 4, 8)
+    loss.backward()
+    assert loss == 0 and weight.grad.abs().max() == 0 and bias.grad.abs().max() == 0
+
+
 def test_bfloat16_features_keep_float32_softmax_and_sums():
     torch.manual_seed(0)
     features = torch.randn(96, 32).bfloat16().requires_grad_()

@@ -37,6 +37,7 @@ def test_linear_maps_cover_nn_linear_and_attention_and_leave_others_alone():
         assert layer(x).grad_fn.name() == "_LinearBackward"
         torch.testing.assert_close(attention(x, x, x, need_weights=False)[0], expected_attention)
         torch.testing.assert_close(layer(x), expected_layer)
+        assert layer(x[:0]).shape == (0, 2, 8)  # no rows (oneDNN refuses them): torch's own
         double = layer.double()(x.double())  # not fp32: torch's own
         assert double.grad_fn.name() != "_LinearBackward"
     assert torch.nn.functional.linear is stock

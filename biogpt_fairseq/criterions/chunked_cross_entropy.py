@@ -125,6 +125,8 @@ def _chunks(features, weight, bias, target, ignore_index, chunk_tokens, block_to
                 grad_bias = part if grad_bias is None else grad_bias.add_(part)
     if not gradients:
         return loss, None, None, None
+    if grad_weight is None:  # no tokens
+        grad_weight, grad_bias = torch.zeros_like(weight), None if bias is None else torch.zeros_like(bias)
     return (loss, grad_features, grad_weight.to(weight.dtype).contiguous(),
             None if grad_bias is None else grad_bias.to(bias.dtype))
 
