@@ -4,7 +4,7 @@ glibc hands every freed block over 32 MB back to the kernel and maps fresh, zero
 for the next one. A CPU training step of BioGPT allocates and frees such blocks by the
 dozen (chunks of logits, the packed projection, the embedding's gradient, the optimizer's
 temporaries): the tiny model's step spent about a quarter of its time in those page
-faults (800 -> 600 ms, bench/training.py). `keep_freed_memory()` has glibc serve large
+faults (800 -> 600 ms, bench/RESULTS.md). `keep_freed_memory()` has glibc serve large
 blocks from its heap and keep what is freed, so the process stays at its peak memory
 instead of going down between steps.
 """
