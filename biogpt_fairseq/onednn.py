@@ -24,8 +24,10 @@ def pack(weight: Tensor, rows: int = 16) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
-    """x @ weight.T (+ bias) for 2-d `x`; `weight` packed by `pack`, or plain with any strides."""
-    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
+    """x @ weight.T (+ bias) over the last dimension of `x`; `weight` packed by `pack`, or plain
+    with any strides."""
+    rows = x.reshape(-1, x.size(-1)).contiguous()
+    return torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "").view(*x.shape[:-1], -1)
 
 
 def weight_gradient(grad: Tensor, rows: Tensor) -> Tensor:
@@ -58,10 +60,9 @@ def linear_maps():
 class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
-        rows = x.reshape(-1, x.size(-1))
-        ctx.save_for_backward(rows, weight)
+        ctx.save_for_backward(x.reshape(-1, x.size(-1)), weight)
         ctx.input_shape, ctx.has_bias = x.shape, bias is not None
-        return linear(rows, weight, bias).view(*x.shape[:-1], weight.size(0))
+        return linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad):

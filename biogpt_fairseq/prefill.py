@@ -172,7 +172,7 @@ class _OneDNNLinear:
         self.packed, self.bias = _packed_for_onednn(linear), linear.bias
 
     def __call__(self, x):
-        return onednn.linear(x.reshape(-1, x.size(-1)), self.packed, self.bias).view(*x.shape[:-1], -1)
+        return onednn.linear(x, self.packed, self.bias)
 
 
 def _packed_for_onednn(linear):
