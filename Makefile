@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-test.txt setup.py
 	touch $@
 
 demo: install
-	$(BIN)/python -m biogpt_fairseq.demo
+	$(BIN)/python -m biogpt_fairseq.tools.demo
 
 test: install
 	$(BIN)/python -m pytest -q --durations=15 tests

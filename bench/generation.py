@@ -4,11 +4,11 @@ against `transformers.BioGptForCausalLM.generate(use_cache=True)`, with identica
     .venv/bin/python bench/generation.py [--layers 4 --width 256] [--pairs 5]
 
 A BioGPT-shaped model with the released 42,384-type vocabulary and random weights is written as a
-Hugging Face directory and converted to fairseq with `biogpt_fairseq.convert`, so both systems hold
+Hugging Face directory and converted to fairseq with `biogpt_fairseq.tools.convert`, so both systems hold
 the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
 Each mode is also timed against fairseq's stock decoding (one token per step, `stock_decoding()`),
-the figure before biogpt_fairseq/prefill.py.
+the figure before biogpt_fairseq/runtime/prefill.py.
 """
 import argparse
 import contextlib
@@ -33,7 +33,7 @@ def build_pair(data: Path, layers: int, width: int, out: Path):
     from transformers import BioGptConfig, BioGptForCausalLM
 
     from biogpt_fairseq import BioGPT
-    from biogpt_fairseq.convert import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.tools.convert import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     symbols = read_dict_symbols(data / "biogpt" / "dict.txt")
     torch.manual_seed(0)
@@ -72,7 +72,7 @@ def main() -> None:
           f"fp32 CPU, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ours, hf = build_pair(Path(args.data), args.layers, args.width, Path(tmp))
-        from biogpt_fairseq.prefill import stock_decoding
+        from biogpt_fairseq.runtime.prefill import stock_decoding
         all_prompts = prompts(ours, Path(args.data), 16)
         eos = ours.hub.task.dictionary.eos()
 

@@ -48,7 +48,7 @@ def run_mode(mode: str, corpus: Path, codes: Path) -> None:
     digest = hashlib.sha256()
     start = time.perf_counter()
     if mode.startswith("ours"):  # the command line, streaming from file to file
-        from biogpt_fairseq.tokenize import main as tokenize
+        from biogpt_fairseq.data.tokenize import main as tokenize
 
         out = corpus.with_suffix(f".{mode}")
         tokenize([str(corpus), "--bpe-codes", str(codes), "--workers", mode[-1], "-o", str(out)])
@@ -100,7 +100,7 @@ def main() -> None:
     if args.run:
         return run_mode(args.run, Path(args.corpus), Path(args.codes))
 
-    from biogpt_fairseq.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.tools.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     data = Path(args.data)
     codes = data / "biogpt" / "bpecodes"

@@ -8,7 +8,7 @@ the `chunked_cross_entropy` criterion; it is also timed against fairseq's `cross
 Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
 measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), and each system's MFU.
 All three run in one process, where glibc keeps freed memory for reuse as our criterion has it
-(biogpt_fairseq/glibc_memory.py); `--return-freed-memory` measures all three with glibc's default.
+(biogpt_fairseq/runtime/glibc_memory.py); `--return-freed-memory` measures all three with glibc's default.
 """
 import argparse
 import os
@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> dict:
     """FLOP/s of the best fp32 n x n product of each of torch's CPU backends: MKL (what `torch.mm`
-    and `linear` use) and oneDNN (the weight packed for it, as biogpt_fairseq/onednn.py does)."""
-    from biogpt_fairseq import onednn
+    and `linear` use) and oneDNN (the weight packed for it, as biogpt_fairseq/runtime/onednn.py does)."""
+    from biogpt_fairseq.runtime import onednn
 
     a, b = torch.randn(n, n), torch.randn(n, n)
     packed = onednn.pack(b, n)
@@ -104,7 +104,7 @@ def main() -> None:
                         help="leave glibc's default (freed blocks over 32 MB go back to the system) for all three")
     args = parser.parse_args()
     if not args.return_freed_memory:
-        from biogpt_fairseq.glibc_memory import keep_freed_memory
+        from biogpt_fairseq.runtime.glibc_memory import keep_freed_memory
         keep_freed_memory()
     peaks = matmul_peak_flops()
     peak = max(peaks.values())  # the machine's: MFU counts against the best either backend reaches

@@ -7,7 +7,7 @@ apply `fairseq_fixes` (safe checkpoint loading among them). From Python:
 `from biogpt_fairseq import BioGPT` (see `api.py`), which does the same.
 
 The package itself imports nothing heavy, so the data tools (`python -m
-biogpt_fairseq.pubmed`, `.tokenize`, `bin/postprocess_rel.py`, ...) start
+biogpt_fairseq.data.pubmed`, `.tokenize`, `bin/postprocess_rel.py`, ...) start
 without loading fairseq.
 """
 

@@ -81,7 +81,7 @@ class BioGPT:
         path = Path(path)
         keep = None
         if path.is_dir() and (path / "config.json").is_file():  # Hugging Face: convert once, then as fairseq
-            from biogpt_fairseq.convert import from_hf
+            from biogpt_fairseq.tools.convert import from_hf
 
             keep = tempfile.TemporaryDirectory(prefix="biogpt-from-hf-")
             path = from_hf(path, Path(keep.name))

@@ -44,7 +44,7 @@ for split in train valid test; do
   [ -f "$out/raw/$split.x" ] || continue
   splits+=("$split")
   for side in x y; do
-    "$py" -m biogpt_fairseq.tokenize --bpe-codes "$codes" --workers "$workers" \
+    "$py" -m biogpt_fairseq.data.tokenize --bpe-codes "$codes" --workers "$workers" \
       "$out/raw/$split.$side" -o "$out/bpe/$split.$side" 2>/dev/null
   done
 done

@@ -46,20 +46,20 @@ if { [ -n "$codes" ] && [ -z "$dict" ]; } || { [ -z "$codes" ] && [ -n "$dict" ]
 fi
 mkdir -p "$out"
 
-"$py" -m biogpt_fairseq.pubmed "${xml[@]}" --out "$out/corpus.txt" "${exclude[@]}"
+"$py" -m biogpt_fairseq.data.pubmed "${xml[@]}" --out "$out/corpus.txt" "${exclude[@]}"
 
 if [ -n "$codes" ]; then
-  "$py" -m biogpt_fairseq.tokenize --bpe-codes "$codes" --workers "$workers" \
+  "$py" -m biogpt_fairseq.data.tokenize --bpe-codes "$codes" --workers "$workers" \
     "$out/corpus.txt" "${extras[@]}" -o "$out/corpus.bpe"
   cp "$codes" "$out/bpecodes"
   cp "$dict" "$out/dict.txt"
 else
-  "$py" -m biogpt_fairseq.tokenize --workers "$workers" "$out/corpus.txt" "${extras[@]}" -o "$out/corpus.tok"
-  "$py" -m biogpt_fairseq.vocab learn-bpe "$out/corpus.tok" --merges "$merges" -o "$out/bpecodes"
-  "$py" -m biogpt_fairseq.tokenize --pretokenized --bpe-codes "$out/bpecodes" --workers "$workers" \
+  "$py" -m biogpt_fairseq.data.tokenize --workers "$workers" "$out/corpus.txt" "${extras[@]}" -o "$out/corpus.tok"
+  "$py" -m biogpt_fairseq.data.vocab learn-bpe "$out/corpus.tok" --merges "$merges" -o "$out/bpecodes"
+  "$py" -m biogpt_fairseq.data.tokenize --pretokenized --bpe-codes "$out/bpecodes" --workers "$workers" \
     "$out/corpus.tok" -o "$out/corpus.bpe"
-  "$py" -m biogpt_fairseq.vocab build-dict "$out/corpus.bpe" -o "$out/dict.txt" --workers "$workers"
+  "$py" -m biogpt_fairseq.data.vocab build-dict "$out/corpus.bpe" -o "$out/dict.txt" --workers "$workers"
 fi
 
-"$py" -m biogpt_fairseq.shards "$out/corpus.bpe" --dict "$out/dict.txt" --out "$out/data-bin" \
+"$py" -m biogpt_fairseq.data.shards "$out/corpus.bpe" --dict "$out/dict.txt" --out "$out/data-bin" \
   --shards "$shards" --valid-every "$valid_every" --workers "$workers"

@@ -84,7 +84,7 @@ def test_clear_errors_for_missing_files_and_a_foreign_vocabulary(tiny_pretrained
 
 
 def test_a_hugging_face_directory_loads_and_generates_the_same(lm, tiny_pretrained, tiny_corpus, tmp_path):
-    run_tool("biogpt_fairseq.convert", "to-hf", tiny_pretrained, "--data", tiny_corpus,
+    run_tool("biogpt_fairseq.tools.convert", "to-hf", tiny_pretrained, "--data", tiny_corpus,
              "--bpe-codes", tiny_corpus / "bpecodes", "--out", tmp_path / "hf")
     from_hf = BioGPT.from_pretrained(tmp_path / "hf")
     prompts = ["Bicalutamide", "COVID-19 is"]

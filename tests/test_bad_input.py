@@ -37,26 +37,26 @@ def odd_text_file(tmp_path, name="odd.txt"):
     return path
 
 
-# --- biogpt_fairseq.tokenize ------------------------------------------------------------------------
+# --- biogpt_fairseq.data.tokenize ------------------------------------------------------------------------
 
 def test_tokenize_bad_files(data, tmp_path):
     codes = data / "biogpt" / "bpecodes"
     for content, message in BAD_BYTES:
         path = tmp_path / "bad.txt"
         path.write_bytes(content)
-        user_error(run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, path, "-o", tmp_path / "out",
+        user_error(run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", codes, path, "-o", tmp_path / "out",
                             check=False), f"{path}{message}")
         assert not (tmp_path / "out").exists()
-    user_error(run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, tmp_path / "missing.txt", check=False),
+    user_error(run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", codes, tmp_path / "missing.txt", check=False),
                "missing.txt: no such file")
     (tmp_path / "empty.txt").write_bytes(b"")
-    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", codes, tmp_path / "empty.txt", "-o", tmp_path / "empty.out")
+    run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", codes, tmp_path / "empty.txt", "-o", tmp_path / "empty.out")
     assert (tmp_path / "empty.out").read_bytes() == b""
 
 
 def test_tokenize_odd_lines_stay_one_line_each_and_never_become_special_symbols(data, tmp_path):
     out = tmp_path / "odd.bpe"
-    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt" / "bpecodes", "--workers", 2,
+    run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt" / "bpecodes", "--workers", 2,
              odd_text_file(tmp_path), "-o", out)
     lines = out.read_text(encoding="utf-8").split("\n")[:-1]
     assert len(lines) == len(ODD_LINES)
@@ -66,7 +66,7 @@ def test_tokenize_odd_lines_stay_one_line_each_and_never_become_special_symbols(
     assert blank == empty == ""
 
 
-# --- biogpt_fairseq.pubmed --------------------------------------------------------------------------
+# --- biogpt_fairseq.data.pubmed --------------------------------------------------------------------------
 
 def citation(pmid, title, abstract):
     abstract_xml = f"<Abstract><AbstractText>{abstract}</AbstractText></Abstract>" if abstract is not None else ""
@@ -79,10 +79,10 @@ def test_pubmed_bad_files(tmp_path):
              "nul.xml": b"<MedlineCitationSet>\n<a>\x00</a>\n</MedlineCitationSet>"}
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        result = run_tool("biogpt_fairseq.pubmed", tmp_path / name, "--out", tmp_path / "c.txt", check=False)
+        result = run_tool("biogpt_fairseq.data.pubmed", tmp_path / name, "--out", tmp_path / "c.txt", check=False)
         user_error(result, f"{tmp_path / name}:", "malformed XML")
         assert not (tmp_path / "c.txt").exists() and not (tmp_path / "c.pmid").exists()
-    user_error(run_tool("biogpt_fairseq.pubmed", tmp_path / "missing.xml", "--out", tmp_path / "c.txt", check=False),
+    user_error(run_tool("biogpt_fairseq.data.pubmed", tmp_path / "missing.xml", "--out", tmp_path / "c.txt", check=False),
                "missing.xml: no such file")
 
 
@@ -94,7 +94,7 @@ def test_pubmed_odd_text_and_missing_abstracts_are_kept_aligned_or_counted(tmp_p
     xml = tmp_path / "odd.xml.gz"
     with gzip.open(xml, "wt", encoding="utf-8") as handle:
         handle.write("<MedlineCitationSet>\n" + "\n".join(records) + "\n</MedlineCitationSet>\n")
-    result = run_tool("biogpt_fairseq.pubmed", xml, "--out", tmp_path / "c.txt")
+    result = run_tool("biogpt_fairseq.data.pubmed", xml, "--out", tmp_path / "c.txt")
     assert "read 6 citations, kept 4, dropped 2" in result.stderr.decode()
     texts = (tmp_path / "c.txt").read_text(encoding="utf-8").split("\n")[:-1]
     assert (tmp_path / "c.pmid").read_text().split() == ["1", "2", "3", "6"]

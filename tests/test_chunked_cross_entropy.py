@@ -5,7 +5,7 @@ from conftest import run_tool, tiny_training_command
 from test_distributed import losses
 
 from biogpt_fairseq.criterions.chunked_cross_entropy import linear_cross_entropy
-from biogpt_fairseq.safe_checkpoint import load
+from biogpt_fairseq.runtime.safe_checkpoint import load
 
 PAD = 1
 

@@ -11,18 +11,18 @@ from transformers import BioGptConfig, BioGptForCausalLM, BioGptTokenizer
 
 import biogpt_fairseq.models  # noqa: F401
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
-from biogpt_fairseq.safe_checkpoint import load as safe_load
-from biogpt_fairseq.tokenize import tokenize_lines
+from biogpt_fairseq.tools.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
+from biogpt_fairseq.runtime.safe_checkpoint import load as safe_load
+from biogpt_fairseq.data.tokenize import tokenize_lines
 
 
 @pytest.fixture(scope="module")
 def converted(tiny_pretrained, tiny_corpus, tmp_path_factory):
     """tiny_pretrained -> HF -> fairseq, through the command line."""
     out = tmp_path_factory.mktemp("converted")
-    run_tool("biogpt_fairseq.convert", "to-hf", tiny_pretrained, "--data", tiny_corpus,
+    run_tool("biogpt_fairseq.tools.convert", "to-hf", tiny_pretrained, "--data", tiny_corpus,
              "--bpe-codes", tiny_corpus / "bpecodes", "--out", out / "hf")
-    run_tool("biogpt_fairseq.convert", "from-hf", out / "hf", "--out", out / "fairseq")
+    run_tool("biogpt_fairseq.tools.convert", "from-hf", out / "hf", "--out", out / "fairseq")
     return out
 
 
@@ -95,7 +95,7 @@ def test_fairseq_hf_fairseq_is_bit_identical(converted, tiny_pretrained):
 
 
 def test_hf_fairseq_hf_is_bit_identical(converted, tmp_path):
-    run_tool("biogpt_fairseq.convert", "to-hf", converted / "fairseq" / "checkpoint.pt", "--data",
+    run_tool("biogpt_fairseq.tools.convert", "to-hf", converted / "fairseq" / "checkpoint.pt", "--data",
              converted / "fairseq", "--bpe-codes", converted / "fairseq" / "bpecodes", "--out", tmp_path / "hf")
     first, second = (load_file(d / "model.safetensors") for d in (converted / "hf", tmp_path / "hf"))
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
@@ -119,14 +119,14 @@ def test_converted_back_checkpoint_runs_in_fairseq_generate(converted, tiny_corp
 
 
 def test_prompt_model_round_trip_and_prompt_note(tiny_prompt_model, pubmedqa_data, tiny_corpus, tmp_path):
-    run_tool("biogpt_fairseq.convert", "to-hf", tiny_prompt_model, "--data", pubmedqa_data / "data-bin",
+    run_tool("biogpt_fairseq.tools.convert", "to-hf", tiny_prompt_model, "--data", pubmedqa_data / "data-bin",
              "--bpe-codes", tiny_corpus / "bpecodes", "--out", tmp_path / "hf")
     note = json.loads((tmp_path / "hf" / "prompt.json").read_text())
     vocab = json.loads((tmp_path / "hf" / "vocab.json").read_text())
     assert note["learned_prompt"] == 9
     assert note["prompt_token_ids"] == [vocab[f"learned{i}</w>"] for i in range(1, 10)] == \
         list(range(len(vocab) - 9, len(vocab)))
-    run_tool("biogpt_fairseq.convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "back")
+    run_tool("biogpt_fairseq.tools.convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "back")
     original, back = safe_load(tiny_prompt_model), safe_load(tmp_path / "back" / "checkpoint.pt")
     assert all(torch.equal(original["model"][k], back["model"][k]) for k in original["model"])
     assert back["cfg"]["task"]["_name"] == "language_modeling_prompt" and back["cfg"]["task"]["learned_prompt"] == 9
@@ -179,7 +179,7 @@ def test_refuses_what_hf_biogpt_cannot_express(tiny_pretrained, tiny_corpus, tmp
     with pytest.raises(UserError, match="decoder_normalize_before"):
         hf_config({"decoder_normalize_before": False, "decoder_embed_dim": 64}, vocab_size=10)
     (tmp_path / "dict.txt").write_text("a 1\nb 1\n")
-    result = run_tool("biogpt_fairseq.convert", "to-hf", tiny_pretrained, "--data", tmp_path,
+    result = run_tool("biogpt_fairseq.tools.convert", "to-hf", tiny_pretrained, "--data", tmp_path,
                       "--bpe-codes", tiny_corpus / "bpecodes", "--out", tmp_path / "hf", check=False)
     assert result.returncode == 2 and "not this model's vocabulary" in result.stderr.decode()
     assert not (tmp_path / "hf" / "model.safetensors").exists()

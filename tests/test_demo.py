@@ -3,7 +3,7 @@ import json
 
 from conftest import run_tool
 
-from biogpt_fairseq.demo import _normalized, build_task_corpus, loss_curves
+from biogpt_fairseq.tools.demo import _normalized, build_task_corpus, loss_curves
 
 
 def test_no_test_document_in_the_pretraining_corpus(data, tmp_path):
@@ -37,7 +37,7 @@ def test_loss_curves_read_fairseq_hydra_log(tmp_path):
 def test_short_demo_run_end_to_end(tmp_path):
     out = tmp_path / "demo"
     # (one fine-tuning task, one epoch: the suite's time; every shard is read in test_pretraining)
-    result = run_tool("biogpt_fairseq.demo", "--out", out, "--updates", 60, "--merges", 500,
+    result = run_tool("biogpt_fairseq.tools.demo", "--out", out, "--updates", 60, "--merges", 500,
                       "--finetune-tasks", "pubmedqa", "--finetune-epochs", 1)
     stdout = result.stdout.decode()
     assert "loaded" in stdout and "shard0/train" in stdout and "num_updates=60" in stdout  # fairseq's own output

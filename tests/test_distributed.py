@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import BIN, run_tool, tiny_training_command
 
-from biogpt_fairseq.safe_checkpoint import load
+from biogpt_fairseq.runtime.safe_checkpoint import load
 
 UPDATE_LOSS = re.compile(r"loss=([0-9.]+),.*?num_updates=(\d+)")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from conftest import BIN, DETERMINISTIC, REPO, TINY_MODEL, run_tool, task_abstracts
 
-from biogpt_fairseq.safe_checkpoint import load
+from biogpt_fairseq.runtime.safe_checkpoint import load
 
 
 
@@ -96,7 +96,7 @@ def test_killed_tokenization_leaves_no_output_that_looks_complete(data, tmp_path
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(task_abstracts(data) * 4) + "\n", encoding="utf-8")
     out = tmp_path / "corpus.bpe"
-    process = subprocess.Popen([sys.executable, "-m", "biogpt_fairseq.tokenize", "--bpe-codes",
+    process = subprocess.Popen([sys.executable, "-m", "biogpt_fairseq.data.tokenize", "--bpe-codes",
                                 str(data / "biogpt" / "bpecodes"), str(corpus), "-o", str(out)],
                                cwd=REPO, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -106,5 +106,5 @@ def test_killed_tokenization_leaves_no_output_that_looks_complete(data, tmp_path
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert list(tmp_path.glob("corpus.bpe.tmp*")) and not out.exists()
-    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt" / "bpecodes", corpus, "-o", out)
+    run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt" / "bpecodes", corpus, "-o", out)
     assert len(out.read_text(encoding="utf-8").split("\n")) == len(corpus.read_text(encoding="utf-8").split("\n"))

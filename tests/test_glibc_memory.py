@@ -4,7 +4,7 @@ import sys
 
 RESIDENT_AFTER_FREE = """
 import os, sys, torch
-from biogpt_fairseq.glibc_memory import keep_freed_memory
+from biogpt_fairseq.runtime.glibc_memory import keep_freed_memory
 took = keep_freed_memory() if sys.argv[1] == "keep" else None
 page = os.sysconf("SC_PAGE_SIZE")
 resident = lambda: int(open("/proc/self/statm").read().split()[1]) * page

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from biogpt_fairseq import onednn
+from biogpt_fairseq.runtime import onednn
 
 
 @pytest.mark.parametrize("leading,inputs,outputs,with_bias", [

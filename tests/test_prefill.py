@@ -1,10 +1,10 @@
-"""Prefilled decoding (biogpt_fairseq/prefill.py) generates what fairseq's one-token-per-step decoding does."""
+"""Prefilled decoding (biogpt_fairseq/runtime/prefill.py) generates what fairseq's one-token-per-step decoding does."""
 import pytest
 import torch
 from conftest import task_abstracts
 
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.prefill import stock_decoding
+from biogpt_fairseq.runtime.prefill import stock_decoding
 
 SEARCHES = {
     "greedy": dict(beam=1),

@@ -132,7 +132,7 @@ def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, 
              "--disable-validation", "--batch-size", 150)
     epochs = sorted(tmp_path.glob("checkpoint[0-9].pt"))
     assert [p.name for p in epochs] == ["checkpoint1.pt", "checkpoint2.pt", "checkpoint3.pt"]
-    result = run_tool("biogpt_fairseq.average_checkpoints", "--inputs", tmp_path, "--num-epoch-checkpoints", 2,
+    result = run_tool("biogpt_fairseq.tools.average_checkpoints", "--inputs", tmp_path, "--num-epoch-checkpoints", 2,
                       "--output", tmp_path / "avg.pt")
     assert "averaged checkpoint2.pt, checkpoint3.pt" in result.stderr.decode()
     states = [torch.load(tmp_path / n, map_location="cpu", weights_only=False) for n in ["checkpoint2.pt", "checkpoint3.pt", "avg.pt"]]

@@ -5,12 +5,12 @@ import tracemalloc
 import pytest
 from conftest import run_tool
 
-from biogpt_fairseq.pubmed import convert, iter_citations
+from biogpt_fairseq.data.pubmed import convert, iter_citations
 
 
 def test_medline_2016_excerpt_counts_and_alignment(data, tmp_path):
     out = tmp_path / "corpus.txt"
-    result = run_tool("biogpt_fairseq.pubmed", data / "pubmed/medline16n0902.xml.gz", "--out", out)
+    result = run_tool("biogpt_fairseq.data.pubmed", data / "pubmed/medline16n0902.xml.gz", "--out", out)
     assert "read 604 citations, kept 526, dropped 78 (no title: 0, no abstract: 78, excluded: 0)" in result.stderr.decode()
     docs = out.read_text(encoding="utf-8").split("\n")[:-1]
     pmids = (tmp_path / "corpus.pmid").read_text().split("\n")[:-1]
@@ -69,7 +69,7 @@ def test_inline_markup_line_breaks_and_drop_reasons(tmp_path):
 def test_bad_xml_is_a_clear_error_and_leaves_no_output(tmp_path, content, message):
     (tmp_path / "bad.xml").write_bytes(content)
     out = tmp_path / "corpus.txt"
-    result = run_tool("biogpt_fairseq.pubmed", tmp_path / "bad.xml", "--out", out, check=False)
+    result = run_tool("biogpt_fairseq.data.pubmed", tmp_path / "bad.xml", "--out", out, check=False)
     stderr = result.stderr.decode()
     assert result.returncode == 2 and message in stderr and "Traceback" not in stderr
     assert not out.exists() and not (tmp_path / "corpus.pmid").exists()
@@ -77,11 +77,11 @@ def test_bad_xml_is_a_clear_error_and_leaves_no_output(tmp_path, content, messag
 
 
 def test_missing_and_truncated_gzip_files(data, tmp_path):
-    result = run_tool("biogpt_fairseq.pubmed", tmp_path / "nope.xml.gz", "--out", tmp_path / "c.txt", check=False)
+    result = run_tool("biogpt_fairseq.data.pubmed", tmp_path / "nope.xml.gz", "--out", tmp_path / "c.txt", check=False)
     assert result.returncode == 2 and "nope.xml.gz: no such file" in result.stderr.decode()
     truncated = tmp_path / "cut.xml.gz"
     truncated.write_bytes((data / "pubmed/medline16n0902.xml.gz").read_bytes()[:50_000])
-    result = run_tool("biogpt_fairseq.pubmed", truncated, "--out", tmp_path / "c.txt", check=False)
+    result = run_tool("biogpt_fairseq.data.pubmed", truncated, "--out", tmp_path / "c.txt", check=False)
     assert result.returncode == 2 and "cut.xml.gz: cannot read" in result.stderr.decode()
     assert not (tmp_path / "c.txt").exists()
 

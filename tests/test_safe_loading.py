@@ -6,7 +6,7 @@ import torch
 from conftest import REPO, run_tool
 
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.safe_checkpoint import UnsafeCheckpointError, load
+from biogpt_fairseq.runtime.safe_checkpoint import UnsafeCheckpointError, load
 
 
 class _CreatesMarker:
@@ -51,7 +51,7 @@ def test_refused_by_fairseq_generate_and_the_api(crafted, tiny_corpus):
     assert result.returncode != 0 and "refused to load" in result.stderr.decode()
     with pytest.raises(UnsafeCheckpointError, match="posix.system"):
         BioGPT.from_pretrained(checkpoint, data=tiny_corpus)
-    result = run_tool("biogpt_fairseq.convert", "to-hf", checkpoint, "--data", tiny_corpus, "--bpe-codes",
+    result = run_tool("biogpt_fairseq.tools.convert", "to-hf", checkpoint, "--data", tiny_corpus, "--bpe-codes",
                       tiny_corpus / "bpecodes", "--out", checkpoint.parent / "hf", check=False)
     assert result.returncode == 2 and "posix.system" in result.stderr.decode()
     assert not marker.exists()

@@ -4,14 +4,14 @@ import json
 import pytest
 from conftest import run_tool, task_abstracts
 
-from biogpt_fairseq.tokenize import tokenize_lines
+from biogpt_fairseq.data.tokenize import tokenize_lines
 
 
 def hf_tokenizer_from_release(data, tmp_path):
     """BioGptTokenizer built from the released fairseq dict.txt and fastBPE codes (as `convert to-hf` writes them)."""
     from transformers import BioGptTokenizer
 
-    from biogpt_fairseq.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.tools.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     (tmp_path / "vocab.json").write_text(json.dumps(hf_vocab(read_dict_symbols(data / "biogpt/dict.txt"))))
     (tmp_path / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / "biogpt/bpecodes")) + "\n")
@@ -40,7 +40,7 @@ def test_one_line_out_per_line_in_any_worker_count(data, tmp_path, workers):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
     out = tmp_path / "out.bpe"
-    run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", "--workers", workers, src, "-o", out)
+    run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt/bpecodes", "--workers", workers, src, "-o", out)
     got = out.read_bytes().split(b"\n")
     assert got[-1] == b"" and len(got) - 1 == len(lines)
     got = [g.decode() for g in got[:-1]]
@@ -67,7 +67,7 @@ def test_bad_input_is_a_clear_error_naming_file_and_line(data, tmp_path, content
     src = tmp_path / "in.txt"
     src.write_bytes(content)
     out = tmp_path / "out.bpe"
-    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", src, "-o", out, check=False)
+    result = run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt/bpecodes", src, "-o", out, check=False)
     assert result.returncode == 2
     assert message in result.stderr.decode() and "Traceback" not in result.stderr.decode()
     assert not out.exists() and not list(tmp_path.glob("out.bpe.tmp*"))
@@ -76,20 +76,20 @@ def test_bad_input_is_a_clear_error_naming_file_and_line(data, tmp_path, content
 def test_missing_or_malformed_codes_file(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("hello\n")
-    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", tmp_path / "nope", src, check=False)
+    result = run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", tmp_path / "nope", src, check=False)
     assert result.returncode == 2 and "nope: no such file" in result.stderr.decode()
     (tmp_path / "bad").write_text("t i 10\nnot a codes line at all\n")
-    result = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", tmp_path / "bad", src, check=False)
+    result = run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", tmp_path / "bad", src, check=False)
     assert result.returncode == 2 and "bad:2: not a fastBPE codes line" in result.stderr.decode()
 
 
 def test_empty_file_and_a_1mb_line(data, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", empty).stdout == b""
+    assert run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt/bpecodes", empty).stdout == b""
     big = tmp_path / "big.txt"
     big.write_text("short\n" + "protein kinase " * 70_000 + "\nend\n")
-    out = run_tool("biogpt_fairseq.tokenize", "--bpe-codes", data / "biogpt/bpecodes", big).stdout.split(b"\n")
+    out = run_tool("biogpt_fairseq.data.tokenize", "--bpe-codes", data / "biogpt/bpecodes", big).stdout.split(b"\n")
     assert len(out) == 4 and out[1].count(b"kinase") == 70_000 and out[2] == b"end"
 
 
@@ -97,7 +97,7 @@ def test_english_moses_equals_sacremoses(data):
     """The set-lookup character tests change nothing: real abstracts and every prefix rule."""
     from sacremoses import MosesTokenizer
 
-    from biogpt_fairseq.tokenize import english_moses
+    from biogpt_fairseq.data.tokenize import english_moses
 
     stock, ours = MosesTokenizer(lang="en"), english_moses()
     crafted = ["e.g. the dose", "Dr. Smith et al. reported", "No. 5 and No. five", "U.S.A. is", "A.B. Élan",

@@ -1,8 +1,8 @@
 """Vocabulary learning: fastBPE's learner, guarded; the dictionary fairseq builds."""
 from conftest import run_tool
 
-from biogpt_fairseq.tokenize import tokenize_lines
-from biogpt_fairseq.vocab import learn_bpe
+from biogpt_fairseq.data.tokenize import tokenize_lines
+from biogpt_fairseq.data.vocab import learn_bpe
 
 
 def test_learns_codes_and_stops_when_pairs_run_out(tmp_path):
@@ -14,7 +14,7 @@ def test_learns_codes_and_stops_when_pairs_run_out(tmp_path):
 
 def test_empty_corpus_is_an_error_not_a_crash(tmp_path):
     (tmp_path / "empty.tok").write_text("\n  \n")
-    result = run_tool("biogpt_fairseq.vocab", "learn-bpe", tmp_path / "empty.tok", "-o", tmp_path / "codes", check=False)
+    result = run_tool("biogpt_fairseq.data.vocab", "learn-bpe", tmp_path / "empty.tok", "-o", tmp_path / "codes", check=False)
     assert result.returncode == 2 and "empty.tok: no words to learn BPE codes from" in result.stderr.decode()
     assert not (tmp_path / "codes").exists()
 
@@ -23,12 +23,12 @@ def test_learned_vocabulary_round_trip(data, tmp_path):
     text = (data / "BC5CDR/raw/train.json").read_text()[:200_000].replace("\\n", " ").split(". ")
     tok = tmp_path / "c.tok"
     tok.write_text("\n".join(tokenize_lines(text)) + "\n")
-    run_tool("biogpt_fairseq.vocab", "learn-bpe", tok, "--merges", 500, "-o", tmp_path / "codes")
+    run_tool("biogpt_fairseq.data.vocab", "learn-bpe", tok, "--merges", 500, "-o", tmp_path / "codes")
     codes = (tmp_path / "codes").read_text().splitlines()
     assert len(codes) == 500 and all(int(line.split()[2]) > 0 for line in codes)
     bpe = tmp_path / "c.bpe"
     bpe.write_text("\n".join(tokenize_lines(tok.read_text().splitlines(), str(tmp_path / "codes"), moses=False)) + "\n")
-    run_tool("biogpt_fairseq.vocab", "build-dict", bpe, "-o", tmp_path / "dict.txt")
+    run_tool("biogpt_fairseq.data.vocab", "build-dict", bpe, "-o", tmp_path / "dict.txt")
     entries = [line.rsplit(" ", 1) for line in (tmp_path / "dict.txt").read_text().splitlines()]
     counts = [int(c) for _, c in entries]
     words = {w for w, c in entries if int(c) > 0}

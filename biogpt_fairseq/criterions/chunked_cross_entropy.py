@@ -7,7 +7,7 @@ products themselves. This criterion takes the decoder's features instead and, 12
 at a time, makes the logits, the loss and the softmax gradient while that chunk is still
 in cache, and multiplies it into the features' gradient; the projection's gradient is
 one product per block of 1,024 rows. On CPU in fp32 the products go through oneDNN
-(biogpt_fairseq/onednn.py): the projection's, its matrix packed once per batch, and,
+(biogpt_fairseq/runtime/onednn.py): the projection's, its matrix packed once per batch, and,
 while the model runs, its layers' linear maps. The loss and the gradients are those of
 `cross_entropy` to float rounding (tests/test_chunked_cross_entropy.py). Models it can't
 take apart this way (an adaptive softmax) get `cross_entropy` itself.
@@ -19,7 +19,8 @@ import torch
 from fairseq.criterions import register_criterion
 from fairseq.criterions.cross_entropy import CrossEntropyCriterion, CrossEntropyCriterionConfig
 
-from biogpt_fairseq import glibc_memory, onednn
+from biogpt_fairseq.runtime import glibc_memory
+from biogpt_fairseq.runtime import onednn
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ChunkedCrossEntropyConfig(CrossEntropyCriterionConfig):
     )
     return_freed_memory: bool = field(
         default=False, metadata={"help": "let glibc return freed blocks over 32 MB to the system, its default; "
-                                         "otherwise they are kept for reuse (biogpt_fairseq/glibc_memory.py): a "
+                                         "otherwise they are kept for reuse (biogpt_fairseq/runtime/glibc_memory.py): a "
                                          "CPU step spends a quarter less time, memory stays at its peak"}
     )
 

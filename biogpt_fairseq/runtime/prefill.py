@@ -25,7 +25,7 @@ from fairseq import sequence_generator
 from fairseq.models.transformer import TransformerDecoderBase
 from torch import Tensor
 
-from biogpt_fairseq import onednn
+from biogpt_fairseq.runtime import onednn
 
 # The prefill's logits are made this many floats (32 MB, about what stays in cache) at a time,
 # however long the prefix.

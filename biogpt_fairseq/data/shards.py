@@ -1,6 +1,6 @@
 """Binarize a BPE'd corpus into fairseq shards for pre-training.
 
-    python -m biogpt_fairseq.shards CORPUS.bpe --dict dict.txt --out data-bin --shards N
+    python -m biogpt_fairseq.data.shards CORPUS.bpe --dict dict.txt --out data-bin --shards N
 
 Every K-th document (--valid-every) goes to the validation set; the others
 are dealt round-robin to N training shards, in one streaming pass. Each shard

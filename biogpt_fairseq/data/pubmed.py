@@ -1,6 +1,6 @@
 """PubMed/MEDLINE XML to a pre-training corpus: one document per line.
 
-    python -m biogpt_fairseq.pubmed FILE.xml[.gz] [FILE ...] --out DIR/corpus.txt
+    python -m biogpt_fairseq.data.pubmed FILE.xml[.gz] [FILE ...] --out DIR/corpus.txt
 
 writes DIR/corpus.txt (title, then the abstract; the sections of a structured
 abstract joined in order, without their labels) and DIR/corpus.pmid, aligned

@@ -18,7 +18,7 @@ from fairseq.models import distributed_fairseq_model
 from fairseq.ngram_repeat_block import NGramRepeatBlock
 from hydra import version as hydra_version
 
-from biogpt_fairseq import safe_checkpoint
+from biogpt_fairseq.runtime import safe_checkpoint
 
 _no_repeat_ngram_on_buffer = NGramRepeatBlock._no_repeat_ngram
 

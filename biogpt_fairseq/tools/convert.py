@@ -1,7 +1,7 @@
 """Convert BioGPT between fairseq checkpoints and Hugging Face's `BioGptForCausalLM`.
 
-    python -m biogpt_fairseq.convert to-hf CHECKPOINT.pt --data DIR_WITH_DICT --bpe-codes CODES --out OUT_DIR
-    python -m biogpt_fairseq.convert from-hf HF_DIR --out DIR
+    python -m biogpt_fairseq.tools.convert to-hf CHECKPOINT.pt --data DIR_WITH_DICT --bpe-codes CODES --out OUT_DIR
+    python -m biogpt_fairseq.tools.convert from-hf HF_DIR --out DIR
 
 to-hf writes config.json, model.safetensors, vocab.json, merges.txt and the
 tokenizer config, which `BioGptForCausalLM.from_pretrained(OUT_DIR)` and
@@ -286,7 +286,7 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
         arch = "transformer_lm_prompt_biogpt"
     parser = options.get_training_parser(default_task=task[1])
     args = options.parse_args_and_arch(parser, [".", *task, "--arch", arch, "--user-dir",
-                                                str(Path(__file__).parent), *fairseq_model_flags(config),
+                                                str(Path(__file__).parents[1]), *fairseq_model_flags(config),
                                                 "--tokens-per-sample", str(config.max_position_embeddings)])
     cfg = OmegaConf.to_container(convert_namespace_to_omegaconf(args), resolve=True, enum_to_str=True)
     cfg["common"]["user_dir"] = None  # the plugin is loaded by whoever reads the checkpoint

@@ -1,7 +1,7 @@
 """Average the parameters of the last N checkpoints, as BioGPT's fine-tuning recipe does.
 
-    python -m biogpt_fairseq.average_checkpoints --inputs SAVE_DIR --num-epoch-checkpoints 5 --output avg.pt
-    python -m biogpt_fairseq.average_checkpoints --inputs SAVE_DIR --num-update-checkpoints 5 --output avg.pt
+    python -m biogpt_fairseq.tools.average_checkpoints --inputs SAVE_DIR --num-epoch-checkpoints 5 --output avg.pt
+    python -m biogpt_fairseq.tools.average_checkpoints --inputs SAVE_DIR --num-update-checkpoints 5 --output avg.pt
 
 (fairseq's scripts/average_checkpoints.py does this but is not part of its
 pip package.) The output is the newest checkpoint with averaged weights; it

@@ -1,7 +1,7 @@
 """Learn a BioGPT-style vocabulary: fastBPE codes, then a fairseq dictionary.
 
-    python -m biogpt_fairseq.vocab learn-bpe CORPUS.tok --merges 40000 -o bpecodes
-    python -m biogpt_fairseq.vocab build-dict CORPUS.bpe -o dict.txt
+    python -m biogpt_fairseq.data.vocab learn-bpe CORPUS.tok --merges 40000 -o bpecodes
+    python -m biogpt_fairseq.data.vocab build-dict CORPUS.bpe -o dict.txt
 
 learn-bpe runs fastBPE's own learner on Moses-tokenized text (the paper:
 40k merges on PubMed gave 42,384 types); build-dict counts the BPE'd corpus
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     learn = commands.add_parser("learn-bpe", help="learn fastBPE codes on Moses-tokenized text")
-    learn.add_argument("corpus", help="Moses-tokenized text (python -m biogpt_fairseq.tokenize without --bpe-codes)")
+    learn.add_argument("corpus", help="Moses-tokenized text (python -m biogpt_fairseq.data.tokenize without --bpe-codes)")
     learn.add_argument("--merges", type=int, default=40000, help="number of merges (BioGPT: 40000)")
     learn.add_argument("-o", "--output", required=True, help="codes file to write")
     build = commands.add_parser("build-dict", help="build the fairseq dictionary of a BPE'd corpus")

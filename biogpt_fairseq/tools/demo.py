@@ -1,6 +1,6 @@
 """`make demo`: a tiny BioGPT pre-trained and fine-tuned on CPU from real data, end to end.
 
-    python -m biogpt_fairseq.demo [--data ../shared/data] [--out demo_out]
+    python -m biogpt_fairseq.tools.demo [--data ../shared/data] [--out demo_out]
 
 1. corpus: the PubMed XML excerpt plus the abstracts of the task datasets'
    training splits; every test document is kept out (by PMID and by text);
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROMPTS = ["Bicalutamide", "Janus kinase 3", "COVID-19 is", "The treatment of type 2 diabetes"]
 # The paper's BioGPT (347M parameters, fine-tuned on GPU), for scale.
 PAPER = {"bc5cdr": ("f1", 44.98), "pubmedqa": ("accuracy", 78.2)}
@@ -154,7 +154,7 @@ def finetune_and_score(task: str, data: Path, corpus: Path, pretrained: Path, ou
          "--config-name", "tiny_cpu", f"task.data={task_dir / 'data-bin'}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
          f"checkpoint.finetune_from_model={pretrained}", f"checkpoint.save_dir={checkpoints}",
          f"optimization.max_epoch={epochs}"], log=task_dir / "train.log", cwd=task_dir)
-    run([sys.executable, "-m", "biogpt_fairseq.average_checkpoints", "--inputs", checkpoints,
+    run([sys.executable, "-m", "biogpt_fairseq.tools.average_checkpoints", "--inputs", checkpoints,
          "--num-epoch-checkpoints", 5, "--output", checkpoints / "averaged.pt"])
     run([Path(sys.executable).parent / "fairseq-generate", task_dir / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
          "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,

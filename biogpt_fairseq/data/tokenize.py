@@ -1,6 +1,6 @@
 """Tokenize text the way BioGPT does: sacremoses, then fastBPE.
 
-    python -m biogpt_fairseq.tokenize --bpe-codes CODES [--workers N] [FILE ...] [-o OUT]
+    python -m biogpt_fairseq.data.tokenize --bpe-codes CODES [--workers N] [FILE ...] [-o OUT]
 
 Moses tokenization is English with aggressive dash splits and Moses' default
 escaping (`&` becomes `&amp;`: the released dictionary holds these escapes);
