@@ -7,10 +7,12 @@ Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and f
 the `chunked_cross_entropy` criterion; it is also timed against fairseq's `cross_entropy` (before/after).
 Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
 measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), and each system's MFU.
-All three run in one process, where glibc keeps freed memory for reuse as our criterion has it
-(biogpt_fairseq/runtime/glibc_memory.py); `--return-freed-memory` measures all three with glibc's default.
+All three run in one process, where glibc keeps freed memory for reuse during the whole step, as our
+criterion has it during its forward (biogpt_fairseq/runtime/glibc_memory.py); `--return-freed-memory`
+measures all three with glibc's default.
 """
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -47,7 +49,7 @@ def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, len
     from fairseq.optim.adam import FairseqAdam
     from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
 
-    import biogpt_fairseq.models  # noqa: F401  (the architectures)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
     from biogpt_fairseq.models.transformer_lm_biogpt import transformer_lm_biogpt
     from fairseq.models.transformer_lm import TransformerLanguageModel
 
@@ -103,9 +105,15 @@ def main() -> None:
     parser.add_argument("--return-freed-memory", action="store_true",
                         help="leave glibc's default (freed blocks over 32 MB go back to the system) for all three")
     args = parser.parse_args()
-    if not args.return_freed_memory:
-        from biogpt_fairseq.runtime.glibc_memory import keep_freed_memory
-        keep_freed_memory()
+    from biogpt_fairseq.runtime.glibc_memory import kept_freed_memory
+
+    with contextlib.ExitStack() as scope:
+        if not args.return_freed_memory:
+            scope.enter_context(kept_freed_memory())
+        run(args)
+
+
+def run(args) -> None:
     peaks = matmul_peak_flops()
     peak = max(peaks.values())  # the machine's: MFU counts against the best either backend reaches
     print(f"training, batch {args.batch} x {args.length} tokens, vocabulary 42,384, Adam, fp32 CPU, "

@@ -1,15 +1,17 @@
 """A small Python API over fairseq's generator: `from biogpt_fairseq import BioGPT`.
 
     model = BioGPT.from_pretrained("checkpoints/RE-BC5CDR-BioGPT")   # or a Hugging Face directory
-    model.extract_relations(["Naloxone reverses the antihypertensive effect of clonidine. ..."], task="bc5cdr")
+    model.extract_relations(["Naloxone reverses the antihypertensive effect of clonidine. ..."])
     model.answer("Do statins reduce mortality?", "We studied ...")    # a PubMedQA fine-tuned model
     model.classify("The tumour cells evaded apoptosis ...")            # a HoC fine-tuned model
     model.generate(["COVID-19 is"], beam=5, max_len=40)                # any model
 
 Generation is fairseq's (incremental decoding, beam search or sampling),
-batched, with outputs in input order. The task methods reuse the specs and
-decoders of `biogpt_fairseq.downstream`: the model must have been fine-tuned
-on that task's target sentences.
+batched, with outputs in input order. The task methods decode as the original
+release's inference does by default (greedy, the whole sequence within the
+model's positions, the original's postprocess), through the dataset specs of
+`biogpt_fairseq.downstream`; a fine-tuned checkpoint says which dataset it was
+fine-tuned on.
 """
 import tempfile
 import warnings
@@ -18,14 +20,14 @@ from typing import List, NamedTuple, Optional, Sequence, Union
 
 import torch
 
-import biogpt_fairseq.models  # noqa: F401  (registers the plugin and applies fairseq_fixes)
-from biogpt_fairseq.downstream import get_task
-from biogpt_fairseq.downstream.base import Context
-from biogpt_fairseq.downstream.pubmedqa import PubMedQA
+import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
+from biogpt_fairseq.downstream import get_dataset
+from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator
 from biogpt_fairseq.textio import UserError
 
 CHECKPOINT_NAMES = ("checkpoint.pt", "checkpoint_best.pt", "checkpoint_avg.pt", "checkpoint_last.pt")
 ON_OVERFLOW = ("truncate", "error")
+ORIGINAL_DECODING = {"beam": 1, "max_len_a": 0, "max_len_b": 1024}  # the original's inference.py
 
 
 class Triple(NamedTuple):
@@ -63,6 +65,7 @@ class BioGPT:
         self.hub = hub.eval()
         self.on_overflow = on_overflow
         self.is_prompt_model = hub.cfg.task._name == "language_modeling_prompt"
+        self.dataset = hub.task.settings["dataset"] if self.is_prompt_model else None
         self._keep = _keep  # a converted Hugging Face model's temporary directory lives as long as we do
 
     @classmethod
@@ -71,9 +74,10 @@ class BioGPT:
                         on_overflow: str = "truncate") -> "BioGPT":
         """Load a fairseq checkpoint (a .pt file or a directory holding one) or a Hugging Face directory.
 
-        `data` is the directory with the model's dict.txt and `bpe_codes` its fastBPE codes; both
-        default to the checkpoint's directory. `on_overflow` says what an input longer than the
-        model's positions gets: 'truncate' (with a warning) or 'error'.
+        `data` is the directory with the model's dictionary and BPE codes (a fine-tuning data-bin
+        carries both), `bpe_codes` the codes if elsewhere; both default to the checkpoint's
+        directory. `on_overflow` says what an input longer than the model's positions gets:
+        'truncate' (with a warning) or 'error'.
         """
         from fairseq import checkpoint_utils, tasks
         from fairseq.hub_utils import GeneratorHubInterface
@@ -98,6 +102,7 @@ class BioGPT:
             task = tasks.setup_task(cfg.task)
         except FileNotFoundError as err:  # the dictionary
             raise FileNotFoundError(f"{err} (the model's dictionary; pass data=)") from None
+        task.load_state_dict(state.get("task_state") or {})
         rows = state["model"]["decoder.embed_tokens.weight"].size(0)
         if rows != len(task.target_dictionary):
             raise UserError(f"the dictionary in {data_dir} gives a vocabulary of {len(task.target_dictionary)} "
@@ -116,28 +121,67 @@ class BioGPT:
 
     # --- generation ---------------------------------------------------------------------------
 
-    def _fit(self, tokens: List[torch.Tensor], max_len: int) -> List[torch.Tensor]:
-        """Each input (ending with eos) cut to the room the model's positions leave; one warning, or refuse."""
-        room = self.hub.max_positions - 1 - max_len  # positions minus the leading eos and the new tokens
+    def _encode(self, texts: Sequence[str]) -> List[torch.Tensor]:
+        for i, text in enumerate(texts):
+            if "\0" in text:  # fastBPE (C++) would silently cut the word at it
+                raise UserError(f"input {i} contains a NUL character")
+        # one line of text, as in training (newlines, U+2028, tabs are spaces)
+        return [self.hub.encode(" ".join(t.split())) for t in texts]
+
+    def _fit(self, tokens: List[torch.Tensor], max_len: Optional[int]) -> List[torch.Tensor]:
+        """Inputs (each ending with eos) that fit: a prompt model's sources are cut at the task's
+        max_source_positions by its dataset (the last kept token made '...', as in fine-tuning);
+        a language model keeps the end of its text, room left for `max_len` new tokens."""
         if self.is_prompt_model:
-            room = min(room - len(self.hub.task.prompt), self.hub.cfg.task.max_source_positions)
+            room = self.hub.task.max_source_positions
+            what = "the task's max_source_positions"
+        else:
+            room = self.hub.max_positions - 1 - max_len
+            what = f"the room the model's positions leave with max_len={max_len}"
         if room < 1:
             raise UserError(f"max_len={max_len} leaves no room for the input in {self.hub.max_positions} positions")
         too_long = [i for i, t in enumerate(tokens) if len(t) - 1 > room]
         if not too_long:
             return tokens
         first = too_long[0]
-        message = (f"{len(too_long)} input(s) longer than the {room} tokens the model's positions leave with "
-                   f"max_len={max_len} (input {first}: {len(tokens[first]) - 1} tokens"
-                   f"{', ...' if len(too_long) > 1 else ''})")
+        message = (f"{len(too_long)} input(s) longer than the {room} tokens of {what} (input {first}: "
+                   f"{len(tokens[first]) - 1} tokens{', ...' if len(too_long) > 1 else ''})")
         if self.on_overflow == "error":
             raise InputTooLongError(message)
-        # A prompt model reads the beginning of a document (as in fine-tuning); a language model
-        # continues the end of its text.
         warnings.warn(f"{message}: the {'first' if self.is_prompt_model else 'last'} {room} tokens of each are used",
                       stacklevel=3)
-        cut = (lambda t: t[:room]) if self.is_prompt_model else (lambda t: t[len(t) - 1 - room:-1])
-        return [torch.cat([cut(t), t[-1:]]) if len(t) - 1 > room else t for t in tokens]
+        if self.is_prompt_model:
+            return tokens
+        return [torch.cat([t[len(t) - 1 - room:-1], t[-1:]]) if len(t) - 1 > room else t for t in tokens]
+
+    def _search(self, tokens: List[torch.Tensor], beam: int, **options) -> List[dict]:
+        """The best hypothesis of each input, in input order, from BioGPT's sequence generator."""
+        if not tokens:
+            return []
+        gen_args = self.hub.cfg.generation.copy()
+        from omegaconf import open_dict
+
+        with open_dict(gen_args):
+            gen_args.beam = beam
+            for key, value in options.items():
+                setattr(gen_args, key, value)
+        generator = self.hub.task.build_generator(self.hub.models, gen_args, seq_gen_cls=BioGPTSequenceGenerator)
+        results = []
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here
+            for batch in self.hub._build_batches(tokens, skip_invalid_size_inputs=False):
+                from fairseq import utils
+
+                batch = utils.apply_to_sample(lambda t: t.to(self.device), batch)
+                prefixes = batch.get("prefix_tokens")
+                hypotheses = self.hub.task.inference_step(generator, self.hub.models, batch)
+                for row, (index, hypos) in enumerate(zip(batch["id"].tolist(), hypotheses)):
+                    prefix = None
+                    if prefixes is not None:
+                        prefix = prefixes[row, 1:]
+                        prefix = prefix[prefix.ne(self.hub.task.dictionary.pad())]
+                    results.append((index, {**hypos[0], "prefix": prefix}))
+        return [hypo for _, hypo in sorted(results, key=lambda r: r[0])]
 
     def generate(self, texts: Union[str, Sequence[str]], beam: int = 5, max_len: int = 64, sampling: bool = False,
                  **options) -> Union[str, List[str]]:
@@ -149,54 +193,72 @@ class BioGPT:
         """
         if isinstance(texts, str):
             return self.generate([texts], beam=beam, max_len=max_len, sampling=sampling, **options)[0]
-        if not texts:
-            return []
-        for i, text in enumerate(texts):
-            if "\0" in text:  # fastBPE (C++) would silently cut the word at it
-                raise UserError(f"input {i} contains a NUL character")
-        # one line of text, as in training (newlines, U+2028, tabs are spaces)
-        tokens = self._fit([self.hub.encode(" ".join(t.split())) for t in texts], max_len)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here
-            results = self.hub.generate(tokens, beam=beam, sampling=sampling, max_len_a=1, max_len_b=max_len,
-                                        **options)
+        tokens = self._fit(self._encode(texts), max_len)
+        hypotheses = self._search(tokens, beam, sampling=sampling, max_len_a=1, max_len_b=max_len, **options)
         continuations = []
-        for source, hypos in zip(tokens, results):
-            generated = hypos[0]["tokens"]
+        for source, hypo in zip(tokens, hypotheses):
+            generated = hypo["tokens"]
             if not self.is_prompt_model:  # a language model's output starts with its input (without eos)
                 generated = generated[len(source) - 1:]
             continuations.append(self.hub.decode(generated[:max_len]))
         return continuations
 
-    # --- downstream tasks ---------------------------------------------------------------------
+    # --- downstream datasets ------------------------------------------------------------------
 
-    def _decode(self, spec, sources: List[str], beam: int, max_len: int) -> list:
-        sentences = self.generate(sources, beam=beam, max_len=max_len)
-        return [spec.decode(sentence, Context(source=source))[1] for source, sentence in zip(sources, sentences)]
+    def complete(self, sources: Sequence[str], beam: int = ORIGINAL_DECODING["beam"], **options) -> List[str]:
+        """What the original's inference writes for each source of a prompt model: the whole sequence
+        (source, prompt, generated answer) decoded, greedily and within the model's positions by
+        default."""
+        if not self.is_prompt_model:
+            raise UserError("complete() is for a fine-tuned (prompt) model")
+        tokens = self._fit(self._encode(sources), None)
+        settings = {**ORIGINAL_DECODING, **options, "beam": beam}
+        hypotheses = self._search(tokens, settings.pop("beam"), **settings)
+        return [self.hub.decode(torch.cat([h["prefix"], h["tokens"]])) for h in hypotheses]
 
-    def extract_relations(self, abstracts: Sequence[str], task: str = "bc5cdr", beam: int = 5,
-                          max_len: int = 256) -> List[List[Triple]]:
-        """(head, relation, tail) triples for each abstract: chemical-induced disease ('CID') for
-        bc5cdr, drug-drug interactions for ddi, drug-target interactions for kd-dti."""
-        spec = get_task(task)
-        if spec.output_key != "triples":
-            raise UserError(f"{task} is not a relation extraction task (bc5cdr, ddi, kd-dti)")
-        decoded = self._decode(spec, [spec.source_text(a) for a in abstracts], beam, max_len)
-        return [[Triple(*t) for t in triples] for triples in decoded]
+    def _spec(self, dataset: Optional[str], kind: str):
+        if dataset is not None and self.dataset is not None and dataset != self.dataset:
+            raise UserError(f"this model was fine-tuned on {self.dataset}, not {dataset}")
+        name = dataset or self.dataset
+        if name is None:
+            raise UserError("the checkpoint does not say which dataset it was fine-tuned on: pass dataset=")
+        spec = get_dataset(name)
+        if spec.kind != kind:
+            raise UserError(f"{name} is not a {kind} dataset")
+        return spec
 
-    def answer(self, question: Union[str, Sequence[str]], context: Union[str, Sequence[str]], beam: int = 5,
-               max_len: int = 32) -> Union[Optional[str], List[Optional[str]]]:
-        """'yes', 'no' or 'maybe' (PubMedQA), or None where the model's sentence gives no answer."""
+    def _decoded(self, spec, sources: List[str], decoder: str, beam: int, **options) -> list:
+        lines = self.complete(sources, beam=beam, **options)
+        variant = self.hub.task.settings.get("variant") or "default"
+        return [spec.decode(line, decoder, None, source, variant=variant).value for line, source in zip(lines, sources)]
+
+    def extract_relations(self, abstracts: Sequence[str], dataset: Optional[str] = None, decoder: str = "original",
+                          beam: int = 1, **options) -> List[List[Triple]]:
+        """(head, relation, tail) triples for each abstract, as the model's dataset has them:
+        chemical-induced disease ('CID') for bc5cdr, drug-drug interactions for ddi,
+        drug-target interactions for kd-dti."""
+        spec = self._spec(dataset, "triples")
+        decoded = self._decoded(spec, [spec.api_source(a) for a in abstracts], decoder, beam, **options)
+        return [[Triple(t["head"], t["relation"], t["tail"]) for t in triples] for triples in decoded]
+
+    def answer(self, question: Union[str, Sequence[str]], context: Union[str, Sequence[str]],
+               long_answer: Union[str, Sequence[str]] = "", decoder: str = "original", beam: int = 1,
+               **options) -> Union[Optional[str], List[Optional[str]]]:
+        """The answer to each question (PubMedQA: 'yes', 'no' or 'maybe'), or None where the model's
+        sentence gives none. A model of the original's (reasoning-free) data reads the long answer too."""
         if isinstance(question, str):
-            return self.answer([question], [context], beam=beam, max_len=max_len)[0]
-        if len(question) != len(context):
-            raise UserError(f"{len(question)} questions but {len(context)} contexts")
-        sources = [PubMedQA.source_for(q, c) for q, c in zip(question, context)]
-        return self._decode(get_task("pubmedqa"), sources, beam, max_len)
+            return self.answer([question], [context], [long_answer], decoder, beam, **options)[0]
+        long_answer = [long_answer] * len(question) if isinstance(long_answer, str) else long_answer
+        if not len(question) == len(context) == len(long_answer):
+            raise UserError(f"{len(question)} questions, {len(context)} contexts and {len(long_answer)} long answers")
+        spec = self._spec(None if self.dataset else "pubmedqa", "answer")
+        sources = [spec.api_source(q, c, a) for q, c, a in zip(question, context, long_answer)]
+        return self._decoded(spec, sources, decoder, beam, **options)
 
-    def classify(self, text: Union[str, Sequence[str]], beam: int = 5,
-                 max_len: int = 64) -> Union[List[str], List[List[str]]]:
-        """Hallmarks of Cancer labels of a sentence ('empty' for none, as in HoC's data)."""
+    def classify(self, text: Union[str, Sequence[str]], decoder: str = "original", beam: int = 1,
+                 **options) -> Union[List[str], List[List[str]]]:
+        """The labels of each text (HoC: Hallmarks of Cancer, 'empty' for none)."""
         if isinstance(text, str):
-            return self.classify([text], beam=beam, max_len=max_len)[0]
-        return self._decode(get_task("hoc"), list(text), beam, max_len)
+            return self.classify([text], decoder, beam, **options)[0]
+        spec = self._spec(None if self.dataset else "hoc", "labels")
+        return self._decoded(spec, [spec.api_source(t) for t in text], decoder, beam, **options)

@@ -50,7 +50,7 @@ def build_lm(arch, dictionary, **overrides):
     from fairseq.models import ARCH_CONFIG_REGISTRY
     from fairseq.models.transformer_lm import TransformerLanguageModel
 
-    import biogpt_fairseq.models  # noqa: F401  (the architectures)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
     args = argparse.Namespace(arch=arch, **overrides)
     ARCH_CONFIG_REGISTRY[arch](args)

@@ -6,7 +6,7 @@ from fairseq import options
 from fairseq.data import Dictionary
 from transformers import BioGptConfig, BioGptForCausalLM
 
-import biogpt_fairseq.models  # noqa: F401
+import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
 
 def build_on_meta(arch, dictionary, **overrides):

@@ -9,7 +9,7 @@ from fairseq.data import Dictionary
 from safetensors.torch import load_file
 from transformers import BioGptConfig, BioGptForCausalLM, BioGptTokenizer
 
-import biogpt_fairseq.models  # noqa: F401
+import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.tools.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
 from biogpt_fairseq.runtime.safe_checkpoint import load as safe_load

@@ -5,7 +5,7 @@ import torch
 from fairseq.data import data_utils
 from fairseq.ngram_repeat_block import NGramRepeatBlock
 
-import biogpt_fairseq.models  # noqa: F401  (loading the plugin applies the fixes)
+import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
 
 def test_no_repeat_ngram_bans_on_cpu_with_the_generator_token_buffer():

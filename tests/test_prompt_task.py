@@ -7,13 +7,13 @@ import torch
 from conftest import REPO, finetune, run_tool
 from fairseq.data import Dictionary, ListDataset
 
-import biogpt_fairseq.models  # noqa: F401
+import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 
 
 def _dictionary():
     d = Dictionary()
-    for word in "a b c d e learned1 learned2".split():
+    for word in "a b c d e ... learned1 learned2 <seqsep>".split():
         d.add_symbol(word)
     return d
 
@@ -25,38 +25,54 @@ def _pairs(d, sources, targets):
     return dataset(sources), dataset(targets)
 
 
+def _words(d, tokens):
+    return [d[i] for i in tokens]
+
+
 @pytest.mark.parametrize("prefix", [False, True])
-def test_item_layout_loss_mask_and_truncation(prefix):
+def test_sequence_truncation_and_sizes_as_the_original(prefix):
+    """The original's dataset: the source cut to max_source_positions with its last kept token made
+    '...'; the target to max_positions - max_source - prompt (- 1 with the separator), its last two
+    '...' and eos; sizes are source + target as capped (the prompt not counted); the loss on the
+    whole sequence, the input that sequence behind an eos."""
     d = _dictionary()
-    src, tgt = _pairs(d, ["a b c d e", "a"], ["d e", "e"])
+    src, tgt = _pairs(d, ["a b c d e", "a"], ["d e d e d e", "e"])
     prompt = torch.LongTensor([d.index("learned1"), d.index("learned2")])
-    ds = PromptedPairDataset(src, tgt, d, prompt, max_source_positions=3, max_positions=8, prefix=prefix)
+    ds = PromptedPairDataset(src, tgt, d, prompt, max_source_positions=3, max_positions=10, prefix=prefix,
+                             separator=d.index("<seqsep>") if prefix else None)
+    room = 10 - 3 - 2 - int(prefix)  # the target's
+    assert ds.max_target_length == room
     item = ds[0]
-    eos, pad = d.eos(), d.pad()
-    body = ["learned1", "learned2", "a", "b", "c"] if prefix else ["a", "b", "c", "learned1", "learned2"]
-    # eos, the source cut to 3 tokens (its own eos dropped), the prompt, the whole target with its eos
-    assert item["prefix"].tolist() == [eos] + [d.index(w) for w in body]
-    assert item["input"].tolist() == item["prefix"].tolist() + [d.index("d"), d.index("e")]
-    assert item["labels"].tolist() == [pad] * 5 + [d.index("d"), d.index("e"), eos]  # loss on the target only
-    assert ds.sizes.tolist() == [8, 5] and len(item["input"]) == 8  # input: eos + source + prompt + target
-    whole = PromptedPairDataset(src, tgt, d, prompt, 3, 8, prefix=prefix, loss_on_target_only=False)
-    assert whole[0]["labels"].tolist() == whole[0]["input"][1:].tolist() + [eos]
+    source = ["a", "b", "..."]
+    body = ["learned1", "learned2", *source, "<seqsep>"] if prefix else [*source, "learned1", "learned2"]
+    target = ["d", "e", "...", "</s>"] if prefix else ["d", "e", "d", "...", "</s>"]
+    assert _words(d, item["labels"]) == body + target  # the loss on every token
+    assert _words(d, item["input"]) == ["</s>"] + body + target[:-1]
+    assert _words(d, item["prefix"]) == ["</s>"] + body
+    assert ds.sizes.tolist() == [3 + room, 1 + 2]  # (source 5 -> 3) + (target 7 -> room); 1 + 2
     batch = ds.collater([ds[0], ds[1]])
-    assert batch["ntokens"] == 3 + 2 and batch["target_tokens"].tolist()[1] == [d.index("e"), eos, pad]
+    assert batch["ntokens"] == len(item["labels"]) + len(ds[1]["labels"])
+    on_target = PromptedPairDataset(src, tgt, d, prompt, 3, 10, prefix=prefix, loss_on_target_only=True,
+                                    separator=d.index("<seqsep>") if prefix else None)
+    labels = on_target[0]["labels"].tolist()
+    assert labels[:len(body)] == [d.pad()] * len(body) and _words(d, labels[len(body):]) == target
 
 
-def test_training_source_gives_way_to_the_target_but_the_generation_prefix_does_not():
+def test_inference_items_are_the_prompted_source():
     d = _dictionary()
-    src, tgt = _pairs(d, ["a b c d e", "a b", "a"], ["d e d e", "d e d e d e d e d e", "e"])
-    ds = PromptedPairDataset(src, tgt, d, torch.LongTensor([d.index("learned1")]), max_source_positions=100, max_positions=8)
-    # 5 target tokens with eos leave 2 for the source
-    assert ds.src_sizes.tolist() == [2, 0, 1] and ds.sizes.tolist() == [8, 8, 4]
-    assert ds[0]["labels"][-5:].tolist() == [d.index(w) for w in "d e d e".split()] + [d.eos()]
-    # an 11-token target cannot fit even after an empty source: it is cut, not dropped
-    assert len(ds[1]["input"]) == 8 and ds[1]["labels"].tolist()[-1] == d.index("d")
-    # the prefix generation continues keeps the whole source, whatever the gold target's length
-    assert ds[0]["prefix"].tolist() == [d.eos()] + [d.index(w) for w in "a b c d e learned1".split()]
-    assert ds[1]["prefix"].tolist() == [d.eos()] + [d.index(w) for w in "a b learned1".split()]
+    src, _ = _pairs(d, ["a b c d e", "a"], ["e", "e"])
+    ds = PromptedPairDataset(src, None, d, torch.LongTensor([d.index("learned1")]), max_source_positions=4,
+                             max_positions=10, shuffle=False)
+    assert _words(d, ds[0]["prefix"]) == ["</s>", "a", "b", "c", "...", "learned1"]
+    assert ds.sizes.tolist() == [4 + 1, 1 + 1]  # the source as cut, and the eos the original counts as target
+    assert ds.ordered_indices().tolist() == [1, 0]
+
+
+def test_a_prompt_leaving_no_room_for_the_target_is_refused():
+    d = _dictionary()
+    src, tgt = _pairs(d, ["a"], ["e"])
+    with pytest.raises(ValueError, match="leave 1 of 10 positions for the target"):
+        PromptedPairDataset(src, tgt, d, torch.LongTensor([d.index("learned1")] * 2), 7, 10)
 
 
 def test_learned_prompt_is_appended_trained_and_the_rest_keeps_its_indices(pubmedqa_data, tiny_pretrained, tmp_path):

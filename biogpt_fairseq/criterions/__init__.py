@@ -1,1 +1,2 @@
-from biogpt_fairseq.criterions import chunked_cross_entropy  # noqa: F401  (registers the criterion)
+# fairseq's --user-dir loader imports this package; the plugin registers everything in one place.
+import biogpt_fairseq.plugin  # noqa: F401

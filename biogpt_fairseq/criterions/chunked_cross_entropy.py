@@ -12,6 +12,7 @@ while the model runs, its layers' linear maps. The loss and the gradients are th
 `cross_entropy` to float rounding (tests/test_chunked_cross_entropy.py). Models it can't
 take apart this way (an adaptive softmax) get `cross_entropy` itself.
 """
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -47,19 +48,22 @@ class ChunkedCrossEntropyCriterion(CrossEntropyCriterion):
     def __init__(self, task, sentence_avg, chunk_tokens=128, block_tokens=1024, return_freed_memory=False):
         super().__init__(task, sentence_avg)
         self.chunk_tokens, self.block_tokens = chunk_tokens, block_tokens
-        if not return_freed_memory and glibc_memory.keep_freed_memory():
-            logger.info("glibc keeps freed memory for reuse (--return-freed-memory to give it back)")
+        self.keep_freed_memory = not return_freed_memory
 
     def forward(self, model, sample, reduce=True):
         decoder = getattr(model, "decoder", None)
         projection = getattr(decoder, "output_projection", None)
         if not reduce or projection is None or getattr(decoder, "adaptive_softmax", None) is not None:
             return super().forward(model, sample, reduce=reduce)
-        with onednn.linear_maps():  # the layers' products too, where they are fp32 on CPU
-            features, extra = model(**sample["net_input"], features_only=True)
-        target = model.get_targets(sample, (features, extra)).reshape(-1)
-        loss = linear_cross_entropy(features.reshape(-1, features.size(-1)), projection.weight, projection.bias,
-                                    target, self.padding_idx, self.chunk_tokens, self.block_tokens)
+        with contextlib.ExitStack() as scope:  # both restored when the loss is made
+            if self.keep_freed_memory:
+                scope.enter_context(glibc_memory.kept_freed_memory())
+            with onednn.linear_maps():  # the layers' products too, where they are fp32 on CPU
+                features, extra = model(**sample["net_input"], features_only=True)
+            target = model.get_targets(sample, (features, extra)).reshape(-1)
+            loss = linear_cross_entropy(features.reshape(-1, features.size(-1)), projection.weight,
+                                        projection.bias, target, self.padding_idx, self.chunk_tokens,
+                                        self.block_tokens)
         sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
         logging_output = {"loss": loss.data, "ntokens": sample["ntokens"], "nsentences": sample["target"].size(0),
                           "sample_size": sample_size}

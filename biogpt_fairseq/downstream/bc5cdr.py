@@ -1,86 +1,124 @@
-"""BC5CDR: chemical-induced disease (CID) relations, scored like the BioCreative V evaluator."""
+"""BC5CDR: chemical-induced disease (CID) relations, scored by the BioCreative V evaluator's rules."""
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
-from biogpt_fairseq.downstream.base import RelationTemplate, document_coverage, micro_prf, register
-from biogpt_fairseq.downstream.relation import RelationTask, load_json
-from biogpt_fairseq.textio import UserError, read_lines
+from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate, load_json, title_and_abstract
+from biogpt_fairseq.downstream.spec import Example, register
+from biogpt_fairseq.textio import UserError
 
-
-def first_mention(entity_id: str, mention2id: Dict[str, str], text: str) -> str:
-    """The mention of `entity_id` that appears first in `text` (the targets name entities as written)."""
-    mentions = [m for m, i in mention2id.items() if i == entity_id]
-    if not mentions:
-        raise KeyError(f"mention of {entity_id}")
-    lowered = text.lower()
-    return min(mentions, key=lambda m: (lowered.find(m.lower()) if m.lower() in lowered else len(lowered), m)).lower()
+UNMAPPED = "-1"  # what the original writes for a name its entity map does not have
 
 
-def read_pubtator_cid(path: Path) -> Tuple[Dict[str, set], set]:
-    """({pmid: {(chemical_id, disease_id)}} from the CID lines of a PubTator file, every PMID in it)."""
-    relations: Dict[str, set] = {}
-    pmids = set()
-    for lineno, line in read_lines(str(path)):
-        if "|t|" in line[:20]:  # PMID|t|title
-            pmids.add(line.split("|", 1)[0])
-        fields = line.split("\t")
-        if len(fields) >= 4 and fields[1] == "CID":
-            relations.setdefault(fields[0], set()).add((fields[2], fields[3]))
-        elif len(fields) >= 2 and fields[1] == "CID":
-            raise UserError(f"{path}:{lineno}: CID line with fewer than 4 fields")
-    return relations, pmids | set(relations)
+def longest_mention_per_id(mention2id: Dict[str, str]) -> Dict[str, str]:
+    """id -> its longest mention (the first of equally long ones), as the original names entities
+    in targets."""
+    id2mention: Dict[str, str] = {}
+    for mention, entity_id in mention2id.items():
+        if entity_id not in id2mention or len(mention) > len(id2mention[entity_id]):
+            id2mention[entity_id] = mention
+    return id2mention
 
 
-@register
-class BC5CDR(RelationTask):
-    name = "bc5cdr"
-    dataset = "BC5CDR"
-    raw_splits = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
-    template = RelationTemplate("the relation between {head} and {tail} exists")
-    forms = {"rel-is": template}
-    relation_name = "CID"
-    lowercase_source = True
+class EntityMaps:
+    """Generated names -> MeSH ids: one map for the split (the original's *.entities.json), or one
+    per document (from the split's raw JSON: exact where the split's map is not, since the same
+    mention can mean different ids in different documents)."""
 
-    def gold_triples(self, record, text):
-        return [(first_mention(r["chemical"], record["chemical2id"], text), "CID",
-                 first_mention(r["disease"], record["disease2id"], text)) for r in record["relations"]]
-
-    @staticmethod
-    def load_entities(path: Path) -> Dict[str, Dict[str, Dict[str, str]]]:
-        """{pmid or '*': {'head': chemical name -> MeSH id, 'tail': disease name -> MeSH id}}.
-
-        From a split's *.entities.json (one map for the split, key '*': what the
-        original release used) or from the split's raw JSON (one map per
-        document). The same mention can mean different MeSH ids in different
-        documents, so the per-document maps are exact where the split's map is
-        not: on the gold test targets it loses 12 of 1,066 relations (F1 98.92).
-        """
+    def __init__(self, path: Path):
         entities = load_json(path)
-        if {"chemical2id", "disease2id"} <= set(entities):
-            return {"*": {"head": entities["chemical2id"], "tail": entities["disease2id"]}}
+        self.path = path
+        if isinstance(entities, dict) and {"chemical2id", "disease2id"} <= set(entities):
+            self.split = {"head": entities["chemical2id"], "tail": entities["disease2id"]}
+            self.documents = None
+            return
         try:
-            return {pmid: {"head": r["chemical2id"], "tail": r["disease2id"]} for pmid, r in entities.items()}
-        except (KeyError, TypeError):
+            self.split = None
+            self.documents = {pmid: {"head": r["chemical2id"], "tail": r["disease2id"]} for pmid, r in entities.items()}
+        except (KeyError, TypeError, AttributeError):
             raise UserError(f"{path}: neither an *.entities.json (chemical2id, disease2id) nor a BC5CDR split "
                             "(records with chemical2id, disease2id)") from None
 
-    @staticmethod
-    def entities_for(entities: Dict[str, Dict[str, Dict[str, str]]], pmid: str) -> Dict[str, Dict[str, str]]:
-        if "*" in entities:
-            return entities["*"]
-        if pmid not in entities:
-            raise UserError(f"PMID {pmid!r} is not in the --entities file (do --pmids and --entities belong to the same split?)")
-        return entities[pmid]
+    def for_document(self, pmid: str) -> Dict[str, Dict[str, str]]:
+        if self.split is not None:
+            return self.split
+        if pmid not in self.documents:
+            raise UserError(f"PMID {pmid!r} is not in {self.path} (do the ids and the entity file belong to the same split?)")
+        return self.documents[pmid]
 
-    def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
-        """The BioCreative V CDR evaluator's CID figures: micro P/R/F1 of (PMID, chemical, disease) ids."""
-        gold, gold_pmids = read_pubtator_cid(Path(gold_path))
-        coverage = document_coverage((p["pmid"] for p in predictions), gold, gold_path, all_ids=gold_pmids)
-        predicted: Dict[str, set] = {}
-        for prediction in predictions:
-            for triple in prediction["triples"]:
+
+@register
+class BC5CDR(RelationSpec):
+    name = "bc5cdr"
+    folder = "BC5CDR"
+    raw_files = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
+    gold_files = {"train": "CDR_TrainingSet.PubTator.txt", "valid": "CDR_DevelopmentSet.PubTator.txt",
+                  "test": "CDR_TestSet.PubTator.txt"}
+    entity_files = {split: f"{split}.entities.json" for split in raw_files}
+    sentence_separator = ";"
+    prompt_prefixes = ("(learned[0-9]+ )+", "in conclusion ,", "we can conclude that", "we have that")
+    forms = {"rel-is": RelationTemplate("the relation between {head} and {tail} exists",
+                                        r"the relation between (.*) and (.*) exists", ("head", "tail"))}
+    relation_name = "CID"
+
+    def examples(self, raw_dir, split, variant="default"):
+        self.template(variant)
+        path = self.raw_path(raw_dir, split)
+        for pmid, record in load_json(path).items():
+            try:
+                text = title_and_abstract(record).lower()
+                gold = []
+                if record["relations"]:
+                    chemicals = longest_mention_per_id(record["chemical2id"])
+                    diseases = longest_mention_per_id(record["disease2id"])
+                    gold = [(chemicals[r["chemical"]], "CID", diseases[r["disease"]]) for r in record["relations"]]
+            except (KeyError, TypeError, AttributeError) as err:
+                raise UserError(f"{path}: record {pmid!r}: no valid {err.args[0] if err.args else 'field'!r}") from None
+            yield Example(pmid, text, self.verbalize(gold, variant) if gold else "", gold)
+
+    def documents(self, raw_dir, split):
+        for pmid, record in load_json(self.raw_path(raw_dir, split)).items():
+            yield pmid, title_and_abstract(record)
+
+    def decoding_resources(self, raw_dir, split, entities=None, decoder="original"):
+        """The original maps names through the split's *.entities.json; the robust decoder through
+        each document's own map in the split's raw JSON."""
+        if entities is None:
+            entities = Path(raw_dir) / (self.entity_files[split] if decoder == "original" else self.raw_files[split])
+        return EntityMaps(Path(entities))
+
+    def prepare_sentence(self, sentence):
+        return sentence.strip()
+
+    def triple(self, slots, resources, robust=False):
+        triple = super().triple(slots, resources)
+        if resources is not None:
+            for slot, key in (("head", "head_id"), ("tail", "tail_id")):
+                name = slots[slot].lower() if robust else slots[slot]
+                triple[key] = resources[slot].get(name, UNMAPPED)
+        return triple
+
+    def plausibility(self, source, resources):
+        if resources is None:
+            return super().plausibility(source, resources)
+        return lambda slot, value: value.lower() in resources[slot]
+
+    def score(self, predictions, gold_path, **options):
+        from biogpt_fairseq.downstream.scoring import cid_relations
+
+        relations = []
+        for row in predictions:
+            for triple in row["triples"]:
                 if "head_id" not in triple:
-                    raise UserError("bc5cdr predictions carry no MeSH ids: decode with postprocess_rel.py --entities")
-                if triple["head_id"] and triple["tail_id"]:  # unmapped names produce no CID line
-                    predicted.setdefault(prediction["pmid"], set()).add((triple["head_id"], triple["tail_id"]))
-        return {**micro_prf(predicted, gold), **coverage}
+                    raise UserError("bc5cdr predictions carry no MeSH ids: decode them with an entity map")
+                relations.append((row["pmid"], triple["head_id"], triple["tail_id"]))
+        return cid_relations(relations, Path(gold_path))
+
+    def headline(self, figures) -> Tuple[str, float]:
+        return "F-score", figures["F-score"]
+
+    @staticmethod
+    def pubtator_lines(predictions):
+        """The original's prediction file: one CID line per decoded relation, in order."""
+        for row in predictions:
+            for t in row["triples"]:
+                yield f"{row['pmid']}\tCID\t{t['head_id']}\t{t['tail_id']}\t1.0\n"

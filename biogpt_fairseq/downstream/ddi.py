@@ -1,10 +1,15 @@
-"""DDI Extraction 2013: drug-drug interactions (effect, mechanism, advise, int)."""
-from biogpt_fairseq.downstream.base import register
-from biogpt_fairseq.downstream.relation import RelationTask
+"""DDI Extraction 2013: drug-drug interactions (advise, effect, mechanism, int)."""
+from biogpt_fairseq.downstream.relations import DrugInteractionSpec
+from biogpt_fairseq.downstream.spec import register
 
 
 @register
-class DDI(RelationTask):
+class DDI(DrugInteractionSpec):
     name = "ddi"
-    dataset = "DDI"
-    raw_splits = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
+    folder = "DDI"
+    raw_files = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
+    gold_files = raw_files
+
+    def content(self, record):
+        """The abstract alone (DDI records have no title), on one line."""
+        return record["abstract"].strip().replace("\n", " ")

@@ -1,52 +1,91 @@
-"""Score decoded predictions as the original evaluators do.
+"""Score decoded predictions with the original release's scorers.
 
-    bin/evaluate.py TASK --pred OUT.jsonl --gold GOLD [--variant original|hallmarks]
+    biogpt-evaluate [DATASET] PREDICTIONS [--data-bin DIR] [--split test] [--gold FILE]
+    bin/evaluate.py ... (the same)
 
-GOLD: bc5cdr, the official PubTator file (CDR_TestSet.PubTator.txt); ddi and
-kd-dti, the split's raw JSON; pubmedqa and hoc, the split's tsv. Prints one
-JSON object of metrics.
+PREDICTIONS: biogpt-postprocess output (JSON lines; for bc5cdr also a PubTator
+file of CID lines, as the original writes). GOLD (default: the split's, from
+the data directory's manifest): bc5cdr, the official PubTator file; ddi and
+kd-dti, the split's raw JSON; pubmedqa and hoc, the split's tsv.
+
+Prints one JSON object of the original's figures under its names and on its
+scale (fractions: the paper's percentages divided by 100; NaN as null) on
+stdout, and the report as the original prints it on stderr.
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from biogpt_fairseq.downstream import TASKS, get_task
+from biogpt_fairseq.downstream import DATASETS
+from biogpt_fairseq.downstream import manifest as manifest_file
+from biogpt_fairseq.downstream.postprocess import dataset_and_file, resolve_dataset
+from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match_report, read_cid_relations
 from biogpt_fairseq.textio import UserError, read_lines, run_cli
 
 
-def read_predictions(path: str, key: str) -> list:
-    predictions = []
+def is_pubtator(path: str) -> bool:
+    """Predictions as the original's BC5CDR postprocess writes them (CID lines), not JSON lines."""
+    first = next((line for _, line in read_lines(path) if line.strip()), "")
+    return bool(first) and not first.lstrip().startswith("{")
+
+
+def read_predictions(path: str, spec) -> list:
+    rows = []
     for lineno, line in read_lines(path):
         try:
-            record = json.loads(line)
+            row = json.loads(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
-        for field in ("pmid", key):
-            if field not in record:
-                raise UserError(f"{path}:{lineno}: no {field!r} (was it decoded for another task?)")
-        predictions.append(record)
-    return predictions
+        for field in (["pmid"] if spec.writes_ids else []) + [spec.kind]:
+            if field not in row:
+                raise UserError(f"{path}:{lineno}: no {field!r} (was it decoded for another dataset?)")
+        rows.append(row)
+    return rows
+
+
+def report(spec, figures: dict) -> str:
+    if spec.name == "bc5cdr":
+        return cid_report(figures)
+    if spec.kind == "triples":
+        return hard_match_report(figures)
+    name, value = spec.headline(figures)
+    return repr(value)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=sorted(TASKS), help="downstream task")
-    parser.add_argument("--pred", required=True, help="postprocess_rel.py output (JSON lines)")
-    parser.add_argument("--gold", required=True, help="gold file (see above)")
-    parser.add_argument("--variant", default="original", choices=["original", "hallmarks"],
-                        help="hoc: 'original' counts `empty` as a class (the original's definition); "
-                             "'hallmarks' scores the 10 hallmarks only")
+    parser.add_argument("positional", nargs="*", metavar="[DATASET] PREDICTIONS",
+                        help=f"dataset ({', '.join(sorted(DATASETS))}; default: the --data-bin manifest's) and "
+                             "the decoded predictions")
+    parser.add_argument("--pred", help="the predictions (instead of the positional PREDICTIONS)")
+    parser.add_argument("--data-bin", help="the fine-tuning data directory (its manifest names the gold files)")
+    parser.add_argument("--split", default="test", help="the split the predictions are of (default: test)")
+    parser.add_argument("--gold", help="the gold file (default: the split's, from the manifest)")
+    parser.add_argument("--classes", default="original", choices=["original", "hallmarks"],
+                        help="hoc: 'original' scores the ten hallmarks and `empty` (the original's 11 classes); "
+                             "'hallmarks' the ten hallmarks only")
+    parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
-    task = get_task(args.task)
-    if not Path(args.gold).is_file():
-        raise UserError(f"{args.gold}: no such file")
-    metrics = task.evaluate(read_predictions(args.pred, task.output_key), Path(args.gold), variant=args.variant)
-    print(json.dumps({"task": args.task, **metrics}))
-    if metrics.get("n_documents_without_prediction"):
-        print(f"evaluate: {metrics['n_documents_without_prediction']} of the {metrics['n_documents']} documents with "
-              f"gold relations in {args.gold} have no prediction in {args.pred} (scored as predicting nothing)",
-              file=sys.stderr)
+    dataset, predictions_path = dataset_and_file(args.positional + ([args.pred] if args.pred else []), "PREDICTIONS")
+    spec, manifest = resolve_dataset(dataset, args.data_bin)
+    gold = args.gold
+    if gold is None:
+        if manifest is None:
+            raise UserError("give --gold, or --data-bin (whose manifest says where the gold files are)")
+        if args.split not in spec.gold_files:
+            raise UserError(f"{spec.name} has no gold file for split {args.split!r}")
+        gold = manifest_file.raw_dir(manifest, args.data) / spec.gold_files[args.split]
+    if not Path(gold).is_file():
+        raise UserError(f"{gold}: no such file")
+    if spec.name == "bc5cdr" and is_pubtator(predictions_path):
+        figures = cid_relations(read_cid_relations(Path(predictions_path)), Path(gold))
+    else:
+        figures = spec.score(read_predictions(predictions_path, spec), Path(gold), classes=args.classes)
+    print(report(spec, figures), file=sys.stderr)
+    print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v
+                                                for k, v in figures.items()}}))
     return 0
 
 

@@ -1,14 +1,15 @@
 """Hallmarks of Cancer (sentence level, multi-label).
 
-The released valid.tsv is byte-identical to test.tsv, so validation is carved
-from train (every 10th sentence) instead.
+As in the original: trained on all of train.tsv and validated on valid.tsv,
+which the release made byte-identical to test.tsv (validation only logs a
+loss: the recipe scores checkpoint_last.pt).
 """
 import re
-from pathlib import Path
-from typing import Iterator, List
 
-from biogpt_fairseq.downstream.base import Example, TaskSpec, precision_recall_f1, register, strip_prompt_residue
-from biogpt_fairseq.downstream.pubmedqa import aligned_predictions, read_tsv
+from biogpt_fairseq.downstream.pubmedqa import read_tsv, with_final_period
+from biogpt_fairseq.downstream.relations import strip_prompt_residue
+from biogpt_fairseq.downstream.scoring import aligned, label_micro_f1, last_field_of_lines
+from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, register, strip_final_period, strip_prompt_prefix
 
 HALLMARKS = (
     "activating invasion and metastasis", "avoiding immune destruction", "cellular energetics",
@@ -17,38 +18,49 @@ HALLMARKS = (
     "tumor promoting inflammation",
 )
 NONE_LABEL = "empty"
-LABEL_SEPARATOR = "|"  # as in the data
+LABEL_SEPARATOR = "|"
+
+
+def split_labels(text: str):
+    return [label.strip() for label in text.split(LABEL_SEPARATOR)]
 
 
 @register
-class HoC(TaskSpec):
+class HoC(DatasetSpec):
     name = "hoc"
-    dataset = "HoC"
-    raw_splits = {"train": "train.tsv", "valid": "train.tsv", "test": "test.tsv"}
-    carve_valid_from_train = True
-    output_key = "labels"
-    label_pattern = re.compile(r"the type of this document is (.+?)\s*\.?\s*$")
+    folder = "HoC"
+    kind = "labels"
+    raw_files = {"train": "train.tsv", "valid": "valid.tsv", "test": "test.tsv"}
+    gold_files = raw_files
+    writes_ids = False
+    inference_checkpoint = "last"
+    phrase = "the type of this document is"
 
-    def read_examples(self, path: Path) -> Iterator[Example]:
-        for lineno, (sentence, labels) in read_tsv(path):
-            gold = labels.split(LABEL_SEPARATOR)
-            yield Example(str(lineno), sentence, self.verbalize(gold), gold)
+    def examples(self, raw_dir, split, variant="default"):
+        self.check_variant(variant)
+        for lineno, source, labels in read_tsv(self.raw_path(raw_dir, split)):
+            yield Example(str(lineno), with_final_period(source), f"{self.phrase} {labels}.", split_labels(labels))
 
-    def verbalize(self, labels) -> str:
-        return f"the type of this document is {LABEL_SEPARATOR.join(labels)}."
+    def documents(self, raw_dir, split):
+        for lineno, source, _ in read_tsv(self.raw_path(raw_dir, split)):
+            yield f"{split}:{lineno}", source
 
-    def decode(self, sentence, context=None):
-        match = self.label_pattern.search(strip_prompt_residue(sentence).lower())
-        if not match:
-            return False, []
-        return True, [label.strip() for label in match.group(1).split(LABEL_SEPARATOR) if label.strip()]
+    def api_source(self, sentence: str) -> str:
+        return with_final_period(sentence.strip())
 
-    def evaluate(self, predictions: List[dict], gold_path: Path, variant: str = "original", **options) -> dict:
-        """Micro-F1 over label sets. 'original' counts `empty` as an 11th class, as the original
-        evaluation does (kept for comparability); 'hallmarks' scores the 10 hallmarks only."""
-        classes = set(HALLMARKS) | ({NONE_LABEL} if variant == "original" else set())
-        gold = [set(labels.split(LABEL_SEPARATOR)) & classes for _, (_, labels) in read_tsv(Path(gold_path))]
-        predicted = [set(p) & classes for p in aligned_predictions(predictions, len(gold), gold_path, key="labels")]
-        scores = precision_recall_f1(sum(len(p & g) for p, g in zip(predicted, gold)),
-                                     sum(map(len, predicted)), sum(map(len, gold)))
-        return {"variant": variant, "micro_f1": scores["f1"], **scores}
+    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
+        if decoder == "original":
+            match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
+            return Decoded(True, split_labels(match.group(1).strip())) if match else Decoded(False, [])
+        match = re.search(rf"{self.phrase} (.+?)\s*\.?\s*$", strip_prompt_residue(line).lower())
+        return Decoded(True, [l for l in split_labels(match.group(1)) if l]) if match else Decoded(False, [])
+
+    def score(self, predictions, gold_path, classes="original", **options):
+        """Micro F1 over the ten hallmarks and `empty` (the original's 11 classes); with
+        classes='hallmarks', over the ten hallmarks only."""
+        allowed = set(HALLMARKS) | ({NONE_LABEL} if classes == "original" else set())
+        gold = [split_labels(labels) for labels in last_field_of_lines(gold_path)]
+        return {**label_micro_f1(aligned(predictions, gold, gold_path, "labels"), gold, allowed), "classes": classes}
+
+    def headline(self, figures):
+        return "micro f1", figures["micro f1"]

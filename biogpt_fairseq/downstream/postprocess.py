@@ -1,56 +1,88 @@
 """Generated sentences to triples, answers or labels.
 
-    bin/postprocess_rel.py TASK HYPOTHESES --out OUT.jsonl [--pmids FILE] [--source FILE]
-                           [--entities FILE] [--pubtator OUT.PubTator]
+    biogpt-postprocess [DATASET] HYPOTHESES --data-bin DIR [--split test] [--out OUT.jsonl]
+                       [--decoder original|robust] [--pubtator OUT.PubTator]
+    bin/postprocess_rel.py ... (the same)
 
-HYPOTHESES is fairseq-generate's output (its H-/D- lines, put back in input
-order; BPE removed and Moses-detokenized where fairseq did not) or plain text
-with one detokenized hypothesis per line. Writes one JSON object per
-hypothesis, in order: id, pmid, the decoded value, whether the line parsed,
-and the hypothesis. Unparseable lines are kept, marked and counted.
+HYPOTHESES is fairseq-generate's output (put back in input order, each
+hypothesis joined to its prompted source as the original's inference writes a
+line) or plain text with one detokenized line per example, as the original's
+`generate_*.detok` file. The data directory's manifest names the dataset, its
+variant, the ids of the split and the raw data (BC5CDR's entity maps); without
+`--data-bin`, give DATASET and, for relation datasets, `--pmids`.
+
+Writes one JSON object per hypothesis, in order: id, pmid (where the dataset
+has ids), whether the line parsed, the decoded value and the line. The
+original decoder (default) is the release's postprocess; `--decoder robust` is
+ours (README: "Differences from the original"). Unparsed lines are kept,
+marked and counted.
 """
 import argparse
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from biogpt_fairseq.downstream import TASKS, get_task
-from biogpt_fairseq.downstream.base import Context
-from biogpt_fairseq.downstream.bc5cdr import BC5CDR
-from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
+from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
+from biogpt_fairseq.downstream import manifest as manifest_file
+from biogpt_fairseq.downstream.spec import original_lines
+from biogpt_fairseq.textio import UserError, atomic_output, open_binary, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
 
 
+def read_text(path: str) -> str:
+    with open_binary(path) as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        lineno = raw[:err.start].count(b"\n") + 1
+        raise UserError(f"{path}:{lineno}: invalid UTF-8") from None
+    if "\0" in text:
+        raise UserError(f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}: NUL byte in text")
+    return text
+
+
+def detokenize(tokens: str) -> str:
+    """BPE removed as the original's `sed 's/@@ //g'`, then Moses' detokenizer."""
+    from sacremoses import MosesDetokenizer
+
+    return MosesDetokenizer(lang="en").detokenize(tokens.replace("@@ ", "").split())
+
+
 def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
-    """(hypotheses, sources or None) from fairseq-generate output or plain text."""
-    lines = [line for _, line in read_lines(path)]
+    """(lines as the original's inference writes them, prompted sources or None).
+
+    From fairseq-generate output, a line is the prompted source (S-) and the continuation (D-,
+    detokenized), which is what the original's inference writes: the whole sequence, then
+    BPE removal and detokenization. Plain text is one line per example.
+    """
+    text = read_text(path)
     generate = {}
-    for line in lines:
+    for line in text.split("\n"):
         match = GENERATE_LINE.match(line)
         if match:
             generate.setdefault(match.group(1), {})[int(match.group(2))] = match.group(3)
     if "H" not in generate:
-        return lines, None
+        return original_lines(text), None
     n = max(generate["H"]) + 1
     missing = sorted(set(range(n)) - set(generate["H"]))
     if missing:
         raise UserError(f"{path}: no hypothesis for sample(s) {missing[:10]} of 0..{n - 1}")
-    # H-i<TAB>score<TAB>tokens; D-i is the same detokenized, when fairseq had a --tokenizer/--bpe.
-    if "D" in generate:
-        hypotheses = [generate["D"][i].split("\t", 1)[-1] for i in range(n)]
+    sources = [generate.get("S", {}).get(i, "") for i in range(n)]
+    continuations = [generate["H"][i].split("\t", 1)[-1] for i in range(n)]
+    if any("@@ " in s for s in sources + continuations) or "D" not in generate:
+        # fairseq-generate ran without BPE and tokenizer: these are tokens.
+        lines = [detokenize(f"{s} {c}") for s, c in zip(sources, continuations)]
+        sources = [detokenize(s) for s in sources]
     else:
-        from sacremoses import MosesDetokenizer
-
-        detok = MosesDetokenizer(lang="en")
-        hypotheses = [detok.detokenize(generate["H"][i].split("\t", 1)[-1].replace("@@ ", "").split()) for i in range(n)]
-    sources = [generate["S"].get(i, "") for i in range(n)] if "S" in generate else None
-    return hypotheses, sources
+        lines = [f"{s} {generate['D'][i].split(chr(9), 1)[-1]}".strip() for i, s in enumerate(sources)]
+    return lines, sources
 
 
-def aligned(path: Optional[str], n: int, what: str, hypotheses_path: str) -> Optional[List[str]]:
+def aligned_file(path: Optional[str], n: int, what: str, hypotheses_path: str) -> Optional[List[str]]:
     if path is None:
         return None
     values = [line for _, line in read_lines(path)]
@@ -59,25 +91,20 @@ def aligned(path: Optional[str], n: int, what: str, hypotheses_path: str) -> Opt
     return values
 
 
-def decode_all(task_name: str, hypotheses: List[str], pmids=None, sources=None, entities=None,
-               form=None) -> List[dict]:
-    """One decoded row per hypothesis; `entities` (bc5cdr) as from BC5CDR.load_entities."""
-    task = get_task(task_name, form)
-    if entities and "*" not in entities and not pmids:
-        raise UserError("per-document --entities need --pmids to know each hypothesis' document")
-    records = []
-    for i, hypothesis in enumerate(hypotheses):
-        pmid = pmids[i] if pmids else str(i)
-        name2id = BC5CDR.entities_for(entities, pmid) if entities else None
-        known = {slot: set(names) for slot, names in name2id.items()} if name2id else None
-        parsed, value = task.decode(hypothesis, Context(source=sources[i] if sources else "", known=known))
-        if task.output_key == "triples":
-            value = [dict(zip(("head", "relation", "tail"), t)) for t in value]
-            for triple in value if name2id else []:
-                triple["head_id"] = _mesh_id(name2id["head"], triple["head"])
-                triple["tail_id"] = _mesh_id(name2id["tail"], triple["tail"])
-        records.append({"id": i, "pmid": pmid, "parsed": parsed, task.output_key: value, "hypothesis": hypothesis})
-    return records
+def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None, decoder="original",
+               variant="default") -> List[dict]:
+    """One decoded row per line."""
+    if decoder not in DECODERS:
+        raise UserError(f"unknown decoder {decoder!r}: choose from {', '.join(DECODERS)}")
+    rows = []
+    for i, line in enumerate(lines):
+        row = {"id": i}
+        if pmids is not None:
+            row["pmid"] = pmids[i].strip()
+        document = resources.for_document(row["pmid"]) if resources is not None else None
+        decoded = spec.decode(line, decoder, document, sources[i] if sources else "", variant=variant)
+        rows.append({**row, "parsed": decoded.parsed, spec.kind: decoded.value, "hypothesis": line})
+    return rows
 
 
 def json_line(record: dict) -> str:
@@ -86,49 +113,83 @@ def json_line(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
-def _mesh_id(name2id: Dict[str, str], name: str) -> Optional[str]:
-    entity_id = name2id.get(name.lower())
-    return None if entity_id in (None, "-1") else entity_id
+def resolve_dataset(dataset: Optional[str], data_bin: Optional[str]):
+    """(spec, manifest or None): the dataset named on the command line must be the manifest's."""
+    manifest = manifest_file.read(Path(data_bin)) if data_bin else None
+    if manifest is not None:
+        manifest_file.agree("dataset", dataset, manifest["dataset"], Path(data_bin) / manifest_file.NAME)
+        dataset = manifest["dataset"]
+    if dataset is None:
+        raise UserError("name the dataset, or give --data-bin (whose manifest names it)")
+    return get_dataset(dataset), manifest
+
+
+def dataset_and_file(positional: List[str], what: str) -> Tuple[Optional[str], str]:
+    """[DATASET] FILE."""
+    if len(positional) == 2:
+        return positional[0], positional[1]
+    if len(positional) == 1:
+        return None, positional[0]
+    raise UserError(f"expected [DATASET] {what}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=sorted(TASKS), help="downstream task")
-    parser.add_argument("hypotheses", help="fairseq-generate output, or one hypothesis per line")
-    parser.add_argument("--out", required=True, help="decoded JSON lines")
-    parser.add_argument("--pmids", help="ids aligned with the hypotheses (the split's .pmid file)")
-    parser.add_argument("--source", help="source documents aligned with the hypotheses (the split's .x), "
-                                         "to resolve names containing ' and ' (default: fairseq's S- lines)")
-    parser.add_argument("--entities", help="bc5cdr: names to MeSH ids, from the split's raw JSON (per document: "
-                                           "exact) or its *.entities.json (one map per split, as the original)")
-    parser.add_argument("--pubtator", help="bc5cdr: also write CID relations in PubTator format here")
-    parser.add_argument("--form", help="relation tasks: the target form the model was trained on (see build --form)")
+    parser.add_argument("positional", nargs="+", metavar="[DATASET] HYPOTHESES",
+                        help=f"dataset ({', '.join(sorted(DATASETS))}; default: the --data-bin manifest's) and "
+                             "fairseq-generate output or one hypothesis line per example")
+    parser.add_argument("--data-bin", help="the fine-tuning data directory (its manifest, ids and raw data)")
+    parser.add_argument("--split", default="test", help="the split the hypotheses are of (default: test)")
+    parser.add_argument("--out", help="decoded JSON lines (default: HYPOTHESES.extracted.jsonl)")
+    parser.add_argument("--decoder", default="original", choices=DECODERS,
+                        help="'original': the release's postprocess (default); 'robust': ours")
+    parser.add_argument("--pmids", help="ids aligned with the hypotheses (default: the data directory's SPLIT.pmid)")
+    parser.add_argument("--source", help="robust decoder: source documents aligned with the hypotheses "
+                                         "(default: fairseq's S- lines, or the data directory's text)")
+    parser.add_argument("--entities", help="bc5cdr: names to MeSH ids; the split's *.entities.json (one map, the "
+                                           "original's) or its raw JSON (one map per document)")
+    parser.add_argument("--pubtator", help="bc5cdr: also write the CID relations as the original's PubTator file")
+    parser.add_argument("--variant", "--form", help="the target form the model was trained on (default: the manifest's)")
+    parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
-    if (args.entities or args.pubtator) and args.task != "bc5cdr":
-        raise UserError("--entities and --pubtator are for bc5cdr")
-    if args.pubtator and not args.entities:
-        raise UserError("--pubtator needs --entities (names are mapped to MeSH ids)")
-    hypotheses, sources = read_hypotheses(args.hypotheses)
-    pmids = aligned(args.pmids, len(hypotheses), "ids", args.hypotheses)
-    sources = aligned(args.source, len(hypotheses), "sources", args.hypotheses) or sources
-    entities = BC5CDR.load_entities(Path(args.entities)) if args.entities else None
-    records = decode_all(args.task, hypotheses, pmids, sources, entities, args.form)
-    with atomic_output(args.out) as out:
-        out.writelines(json_line(r) for r in records)
-    unparsed = sum(not r["parsed"] for r in records)
-    summary = f"postprocess {args.task}: {len(records)} hypotheses, {len(records) - unparsed} parsed, {unparsed} unparsed (kept, marked)"
+    dataset, hypotheses_path = dataset_and_file(args.positional, "HYPOTHESES")
+    spec, manifest = resolve_dataset(dataset, args.data_bin)
+    variant = args.variant or "default"
+    if manifest is not None:
+        manifest_file.agree("--variant", args.variant, manifest["variant"], Path(args.data_bin) / manifest_file.NAME)
+        variant = manifest["variant"]
+    if args.pubtator and spec.name != "bc5cdr":
+        raise UserError("--pubtator is for bc5cdr")
+    lines, sources = read_hypotheses(hypotheses_path)
+    pmids_path = args.pmids
+    if pmids_path is None and spec.writes_ids and args.data_bin:
+        pmids_path = str(Path(args.data_bin) / f"{args.split}.pmid")
+    if spec.writes_ids and pmids_path is None:
+        raise UserError(f"{spec.name} predictions need the split's ids: give --data-bin or --pmids")
+    pmids = aligned_file(pmids_path, len(lines), "ids", hypotheses_path)
+    source_path = args.source
+    if source_path is None and args.decoder == "robust" and sources is None and manifest and manifest.get("text"):
+        source_path = str(Path(manifest["text"]) / f"{args.split}.x")
+    sources = aligned_file(source_path, len(lines), "sources", hypotheses_path) or sources
+    resources = None
+    if spec.name == "bc5cdr":
+        if args.entities is None and manifest is None:
+            raise UserError("bc5cdr maps names to MeSH ids: give --data-bin or --entities")
+        raw_dir = manifest_file.raw_dir(manifest, args.data) if manifest else None
+        resources = spec.decoding_resources(raw_dir, args.split, entities=args.entities, decoder=args.decoder)
+    rows = decode_all(spec, lines, pmids, sources, resources, args.decoder, variant)
+    out = args.out or f"{hypotheses_path}.extracted.jsonl"
+    with atomic_output(out) as handle:
+        handle.writelines(json_line(r) for r in rows)
+    failed = sum(not r["parsed"] for r in rows)
+    summary = f"postprocess {spec.name} ({args.decoder} decoder): failed = {failed}, total = {len(rows)} (kept, marked)"
     if args.pubtator:
-        with atomic_output(args.pubtator) as out:
-            mapped = unmapped = 0
-            for r in records:
-                for t in r["triples"]:
-                    if t["head_id"] and t["tail_id"]:
-                        out.write(f"{r['pmid']}\tCID\t{t['head_id']}\t{t['tail_id']}\t1.0\n")
-                        mapped += 1
-                    else:
-                        unmapped += 1
-        summary += f"; {mapped} CID relations written, {unmapped} with a name not in {args.entities} left out"
-    print(summary + f" -> {args.out}", file=sys.stderr)
+        with atomic_output(args.pubtator) as handle:
+            handle.writelines(spec.pubtator_lines(rows))
+        relations = sum(len(r["triples"]) for r in rows)
+        unmapped = sum("-1" in (t["head_id"], t["tail_id"]) for r in rows for t in r["triples"])
+        summary += f"; {relations} CID relations written to {args.pubtator}, {unmapped} with a name the entity map lacks (id -1)"
+    print(summary + f" -> {out}", file=sys.stderr)
     return 0
 
 

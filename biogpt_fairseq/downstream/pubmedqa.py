@@ -1,69 +1,83 @@
-"""PubMedQA (PQA-L, reasoning required): yes / no / maybe."""
+"""PubMedQA (PQA-L): yes / no / maybe.
+
+The mirror holds the original release's first-commit files, whose sources end
+with the long answer (`question: ... context: ... answer: ...`): the setting
+the original later called reasoning-free, in which the paper's 78.2 was
+obtained. `reasoning-required` builds the same sources without ` answer: ...`.
+"""
 import re
 from pathlib import Path
-from typing import Iterator, List
 
-from biogpt_fairseq.downstream.base import Example, TaskSpec, register, strip_prompt_residue
+from biogpt_fairseq.downstream.relations import strip_prompt_residue
+from biogpt_fairseq.downstream.scoring import accuracy, aligned, last_field_of_lines
+from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, register, strip_final_period, strip_prompt_prefix
 from biogpt_fairseq.textio import UserError, read_lines
 
 ANSWERS = ("yes", "no", "maybe")
+LONG_ANSWER = " answer: "
 
 
-def read_tsv(path: Path, columns: int = 2) -> Iterator[tuple]:
-    """(line number, fields) of the records of a tab-separated file, `columns` fields each.
-
-    Blank lines are skipped: HoC's released valid/test files separate records with them.
-    """
+def read_tsv(path: Path):
+    """(line number, source, label) of each record: the original skips empty lines and keeps the
+    first two tab-separated fields."""
     for lineno, line in read_lines(str(path)):
-        if not line.strip():
+        if not line:
             continue
         fields = line.split("\t")
-        if len(fields) != columns:
-            raise UserError(f"{path}:{lineno}: expected {columns} tab-separated fields, found {len(fields)}")
-        yield lineno, fields
+        if len(fields) < 2:
+            raise UserError(f"{path}:{lineno}: expected a tab-separated source and label")
+        yield lineno, fields[0].strip(), fields[1].strip()
+
+
+def with_final_period(text: str) -> str:
+    return text if text.endswith(".") else text + "."
 
 
 @register
-class PubMedQA(TaskSpec):
+class PubMedQA(DatasetSpec):
     name = "pubmedqa"
-    dataset = "PubMedQA"
-    raw_splits = {"train": "train.tsv", "valid": "valid.tsv", "test": "test.tsv"}
-    output_key = "answer"
-    answer_pattern = re.compile(r"the answer to the question given the context is (yes|no|maybe)\b")
+    folder = "PubMedQA"
+    kind = "answer"
+    raw_files = {"train": "train.tsv", "valid": "valid.tsv", "test": "test.tsv"}
+    gold_files = raw_files
+    writes_ids = False
+    variants = {"reasoning-free": "the source ends with the long answer (the original release's data, the paper's 78.2)",
+                "reasoning-required": "the source without the long answer"}
+    phrase = "the answer to the question given the context is"
 
-    def read_examples(self, path: Path) -> Iterator[Example]:
-        for lineno, (question_and_context, answer) in read_tsv(path):
-            if answer not in ANSWERS:
-                raise UserError(f"{path}:{lineno}: answer {answer!r} is not one of {', '.join(ANSWERS)}")
-            yield Example(str(lineno), question_and_context, self.verbalize(answer), answer)
+    def examples(self, raw_dir, split, variant="default"):
+        variant = self.check_variant("reasoning-free" if variant == "default" else variant)
+        path = self.raw_path(raw_dir, split)
+        for lineno, source, label in read_tsv(path):
+            if variant == "reasoning-required":
+                if LONG_ANSWER not in source:
+                    raise UserError(f"{path}:{lineno}: no {LONG_ANSWER.strip()!r} in the source to leave out")
+                source = source.rsplit(LONG_ANSWER, 1)[0]
+            # As the original's first release: lower-cased, ending with a period.
+            yield Example(str(lineno), with_final_period(source.lower()), f"{self.phrase} {label.lower()}.",
+                          label.lower())
 
-    @staticmethod
-    def source_for(question: str, context: str) -> str:
-        """The source text of a question and its context, as in the data."""
-        return f"question: {question.strip()} context: {context.strip()}"
+    def documents(self, raw_dir, split):
+        for lineno, source, _ in read_tsv(self.raw_path(raw_dir, split)):
+            yield f"{split}:{lineno}", source.split(" context: ", 1)[-1].rsplit(LONG_ANSWER, 1)[0]
 
-    def verbalize(self, answer) -> str:
-        return f"the answer to the question given the context is {answer}."
+    def api_source(self, question: str, context: str, long_answer: str = "") -> str:
+        """A question and its context (and long answer) as the model reads them."""
+        source = f"question: {question.strip()} context: {context.strip()}"
+        return with_final_period((source + (LONG_ANSWER + long_answer.strip() if long_answer else "")).lower())
 
-    def decode(self, sentence, context=None):
-        match = self.answer_pattern.search(strip_prompt_residue(sentence).lower())
-        return (True, match.group(1)) if match else (False, None)
+    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
+        if decoder == "original":  # everything after the phrase is the answer
+            match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
+            return Decoded(True, match.group(1).strip()) if match else Decoded(False, None)
+        match = re.search(rf"{self.phrase}\s+(yes|no|maybe)\b", strip_prompt_residue(line).lower())
+        return Decoded(True, match.group(1)) if match else Decoded(False, None)
 
-    def evaluate(self, predictions: List[dict], gold_path: Path, **options) -> dict:
-        """Accuracy and macro-F1 over yes/no/maybe; an unparsed prediction counts as wrong."""
-        from sklearn.metrics import f1_score
+    def score(self, predictions, gold_path, **options):
+        gold = last_field_of_lines(gold_path)
+        predicted = aligned(predictions, gold, gold_path, "answer")
+        return {"accuracy": accuracy(predicted, gold), "n": len(gold),
+                "failed": sum(p is None for p in predicted)}
 
-        gold = [answer for _, (_, answer) in read_tsv(Path(gold_path))]
-        predicted = aligned_predictions(predictions, len(gold), gold_path, key="answer")
-        as_labels = [p if p in ANSWERS else "unparsed" for p in predicted]
-        accuracy = sum(p == g for p, g in zip(as_labels, gold)) / len(gold)
-        macro_f1 = f1_score(gold, as_labels, labels=list(ANSWERS), average="macro", zero_division=0)
-        return {"accuracy": 100 * accuracy, "macro_f1": 100 * macro_f1, "n": len(gold),
-                "n_unparsed": sum(p == "unparsed" for p in as_labels)}
-
-
-def aligned_predictions(predictions: List[dict], n_gold: int, gold_path: Path, key: str) -> list:
-    """Predictions in gold line order; a count mismatch is an error, never a silent shift."""
-    if len(predictions) != n_gold:
-        raise UserError(f"{len(predictions)} predictions for {n_gold} gold lines in {gold_path}")
-    return [p[key] for p in predictions]
+    def headline(self, figures):
+        return "accuracy", figures["accuracy"]

@@ -15,20 +15,30 @@ VOCABULARY_MATRICES = ("decoder.embed_tokens.weight", "decoder.output_projection
 
 @register_model("transformer_lm_prompt", dataclass=TransformerLanguageModelConfig)
 class TransformerLanguageModelPrompt(TransformerLanguageModel):
-    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
-        """Load a checkpoint whose vocabulary lacks the learned prompt tokens.
+    appended_rows = 0  # symbols the task appended to the data's dictionary (set by the task)
 
-        The prompt tokens are appended to the pre-trained dictionary, so the
-        checkpoint's embedding and output rows are the first rows of ours: they
-        are copied, and the prompt rows keep their fresh initialisation.
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """Load a checkpoint with exactly this vocabulary, or a pre-trained one that lacks the prompt.
+
+        The task appends the prompt tokens (and the separator) to the pre-training dictionary,
+        so a pre-trained checkpoint's embedding and output rows are the first rows of ours: they
+        are copied, and the appended rows keep their fresh initialisation. Any other difference
+        in rows is an error: a model fine-tuned with another prompt.
         """
         own = self.decoder.embed_tokens.weight
         for key in VOCABULARY_MATRICES:
             loaded = state_dict.get(key)
-            if loaded is not None and loaded.size(0) < own.size(0) and loaded.size(1) == own.size(1):
-                extended = own.detach().clone().to(loaded.dtype)
-                extended[: loaded.size(0)] = loaded
-                state_dict[key] = extended
+            if loaded is None or loaded.size(0) == own.size(0):
+                continue
+            if loaded.size(0) != own.size(0) - self.appended_rows or loaded.size(1) != own.size(1):
+                raise ValueError(
+                    f"the checkpoint's {key} has {loaded.size(0)} rows; this task's dictionary has {own.size(0)} "
+                    f"types ({own.size(0) - self.appended_rows} of the data's dictionary and {self.appended_rows} "
+                    "prompt and separator tokens): a checkpoint fine-tuned with another prompt "
+                    "(--learned-prompt, --manual-prompt, --prefix) or another dictionary")
+            extended = own.detach().clone().to(loaded.dtype)
+            extended[: loaded.size(0)] = loaded
+            state_dict[key] = extended
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
 

@@ -6,7 +6,7 @@ tensors, containers and the classes allowed here: exactly what fairseq
 checkpoints legitimately hold, from the original release's (fairseq 0.12.0,
 torch 1.12; older ones keep their settings in an argparse Namespace) to
 today's. Anything else is refused with an error naming the offending global.
-The plugin routes fairseq's own loader through it (see fairseq_fixes).
+The plugin routes fairseq's own loader through it (see runtime/fairseq_patches.py).
 """
 import argparse
 import collections

@@ -1,51 +1,79 @@
-"""Source, soft prompt and target as one language-modelling sequence."""
+"""Source, soft prompt and target as one language-modelling sequence, as the original release makes it."""
 import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
+ELLIPSIS = "..."  # what replaces the last kept token of a cut source or target
+
 
 class PromptedPairDataset(FairseqDataset):
-    """Items are `[eos] source prompt target` (target ending with eos) for training, and
-    `[eos] source prompt` as the prefix that generation continues.
+    """Items are `source prompt target` (`prompt source <seqsep> target` with `prefix`), the
+    model's input that sequence shifted right behind an eos, as the original's dataset.
 
-    The leading eos matches pre-training, where every document follows an eos,
-    and generation, which starts from eos. Training sequences fit in
-    `max_positions`: the source gives way to the target (which is cut only if
-    it cannot fit even after an empty source). The generation prefix does not
-    depend on the gold target: its source is cut at `max_source_positions`.
-    With `prefix=True` the prompt goes before the source.
+    Lengths as the original counts them: a source longer than `max_source_positions` (its eos
+    not counted) keeps that many tokens, the last replaced by '...'; a target longer than
+    `max_positions - max_source_positions - len(prompt)` (one less with the separator) keeps
+    that many, the last two '...' and eos. An example's size for batching is its source and
+    target lengths so capped (the prompt not counted), so batches form as in the original.
+
+    The loss is on the whole sequence (`loss_on_target_only=False`, the original's), or on the
+    target alone. For generation, `prefix` is `eos source prompt` (or `eos prompt source
+    <seqsep>`): what the model continues.
     """
 
-    def __init__(self, src, tgt, dictionary, prompt: torch.Tensor, max_source_positions: int,
-                 max_positions: int, prefix: bool = False, loss_on_target_only: bool = True, shuffle: bool = True):
+    def __init__(self, src, tgt, dictionary, prompt: torch.Tensor, max_source_positions: int, max_positions: int,
+                 prefix: bool = False, separator: int = None, loss_on_target_only: bool = False,
+                 shuffle: bool = True):
         self.src, self.tgt, self.dictionary = src, tgt, dictionary
         self.prompt = prompt.long()
-        self.prefix, self.loss_on_target_only, self.shuffle = prefix, loss_on_target_only, shuffle
-        self.pad, self.eos = dictionary.pad(), dictionary.eos()
-        room = max_positions - len(self.prompt)  # the model reads source + prompt + target tokens
-        if room < 1:
-            raise ValueError(f"a prompt of {len(self.prompt)} tokens leaves no room in {max_positions} positions")
-        source_sizes = np.asarray(src.sizes) - 1  # without the source's eos
-        self.prefix_source_sizes = np.minimum(source_sizes, min(max_source_positions, room - 1))
-        self.tgt_sizes = np.minimum(np.asarray(tgt.sizes), room) if tgt is not None else np.zeros(len(src), np.int64)
-        self.src_sizes = np.clip(np.minimum(source_sizes, np.minimum(max_source_positions, room - self.tgt_sizes)), 0, None)
-        self.sizes = self.src_sizes + len(self.prompt) + self.tgt_sizes
+        self.prefix, self.separator = prefix, separator
+        if prefix and separator is None:
+            raise ValueError("a prompt before the source needs the separator token")
+        self.loss_on_target_only, self.shuffle = loss_on_target_only, shuffle
+        self.pad, self.eos, self.ellipsis = dictionary.pad(), dictionary.eos(), dictionary.index(ELLIPSIS)
+        self.max_source_length = max_source_positions
+        self.max_target_length = max_positions - max_source_positions - len(self.prompt) - int(prefix)
+        if self.max_target_length < 2:
+            raise ValueError(f"--max-source-positions {max_source_positions} and a prompt of {len(self.prompt)} tokens "
+                             f"leave {self.max_target_length} of {max_positions} positions for the target")
+        self.src_sizes = np.minimum(np.asarray(src.sizes) - 1, max_source_positions)
+        tgt_sizes = np.asarray(tgt.sizes) if tgt is not None else np.ones(len(src), np.int64)  # inference: eos
+        self.tgt_sizes = np.minimum(tgt_sizes, self.max_target_length)
+        self.sizes = self.src_sizes + self.tgt_sizes
 
-    def _with_prompt(self, source):
-        body = torch.cat([self.prompt, source]) if self.prefix else torch.cat([source, self.prompt])
-        return torch.cat([body.new([self.eos]), body])
+    def source(self, index) -> torch.Tensor:
+        """The source without its eos, cut as the original cuts it."""
+        source = self.src[index][:-1]
+        if len(source) > self.max_source_length:
+            source = source[:self.max_source_length].clone()
+            source[-1] = self.ellipsis
+        return source
+
+    def target(self, index) -> torch.Tensor:
+        target = self.tgt[index]
+        if len(target) > self.max_target_length:
+            target = target[:self.max_target_length].clone()
+            target[-2], target[-1] = self.ellipsis, self.eos
+        return target
+
+    def prompted(self, source: torch.Tensor) -> torch.Tensor:
+        if self.prefix:
+            return torch.cat([self.prompt, source, source.new([self.separator])])
+        return torch.cat([source, self.prompt])
 
     def __getitem__(self, index):
-        source = self.src[index][:-1]
-        prefix = self._with_prompt(source[: self.prefix_source_sizes[index]])
+        prompted = self.prompted(self.source(index))
+        prefix = torch.cat([prompted.new([self.eos]), prompted])
         if self.tgt is None:  # inference: the input is the prefix to continue
-            return {"id": index, "input": prefix, "labels": prefix[1:], "prefix": prefix, "target": source.new([])}
-        target = self.tgt[index][: self.tgt_sizes[index]]
-        sequence = torch.cat([self._with_prompt(source[: self.src_sizes[index]]), target])
-        labels = sequence[1:].clone()
+            return {"id": index, "input": prefix, "labels": torch.cat([prompted, prompted.new([self.eos])]),
+                    "prefix": prefix, "target": prompted.new([])}
+        target = self.target(index)
+        sequence = torch.cat([prompted, target])
+        labels = sequence.clone()
         if self.loss_on_target_only:
-            labels[: len(sequence) - 1 - len(target)] = self.pad  # the criterion ignores padding
-        return {"id": index, "input": sequence[:-1], "labels": labels, "prefix": prefix, "target": self.tgt[index]}
+            labels[: len(prompted)] = self.pad  # the criterion ignores padding
+        return {"id": index, "input": torch.cat([sequence.new([self.eos]), sequence[:-1]]), "labels": labels,
+                "prefix": prefix, "target": self.tgt[index]}
 
     def __len__(self):
         return len(self.src)
@@ -69,12 +97,26 @@ class PromptedPairDataset(FairseqDataset):
     def num_tokens(self, index):
         return int(self.sizes[index])
 
+    def num_tokens_vec(self, indices):
+        return self.sizes[indices]
+
     def size(self, index):
         return int(self.sizes[index])
 
     def ordered_indices(self):
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(self.sizes[order], kind="mergesort")]
+
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+        # fairseq-fixed 0.12.3.1's compiled batcher (built with Cython 3) drops a final partial batch
+        # smaller than required_batch_size_multiple: fairseq-generate's default of 8 then silently
+        # skipped up to 7 test examples. Its batches are contiguous splits of `indices`, so what is
+        # missing is exactly the tail.
+        batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
+        covered = sum(len(batch) for batch in batches)
+        if covered < len(indices):
+            batches.append(np.asarray(indices[covered:]))
+        return batches
 
     @property
     def supports_prefetch(self):

@@ -33,7 +33,7 @@ def last_checkpoints(directory: Path, n: int, by_update: bool) -> List[Path]:
 def average(paths: List[Path]) -> dict:
     from fairseq.checkpoint_utils import load_checkpoint_to_cpu
 
-    import biogpt_fairseq.models  # noqa: F401  (safe loading; the prompt task's settings)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
     states = [load_checkpoint_to_cpu(str(p)) for p in paths]
     keys = states[-1]["model"].keys()

@@ -187,7 +187,7 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     from fairseq import checkpoint_utils
     from transformers import BioGptForCausalLM, BioGptTokenizer
 
-    import biogpt_fairseq.models  # noqa: F401  (the prompt task's settings; safe loading)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
     from biogpt_fairseq.tasks.language_modeling_prompt import dictionary_file
 
     if not Path(checkpoint).is_file():
@@ -254,7 +254,7 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
     from omegaconf import OmegaConf
     from transformers import BioGptConfig, BioGptForCausalLM
 
-    import biogpt_fairseq.models  # noqa: F401  (the architectures and the prompt task)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
     hf_dir = Path(hf_dir)
     for name in ("config.json", "vocab.json", "merges.txt"):

@@ -128,7 +128,7 @@ def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
     """Continuations of `prompts` through fairseq's hub interface (Moses + fastBPE)."""
     import logging
 
-    import biogpt_fairseq.models  # noqa: F401  (registers the architectures)
+    import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
     from fairseq.models.transformer_lm import TransformerLanguageModel
 
     logging.getLogger("fairseq").setLevel(logging.WARNING)  # the hub logs its whole config at INFO

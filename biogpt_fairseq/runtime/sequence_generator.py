@@ -1,10 +1,10 @@
-"""Faster incremental decoding for fairseq's SequenceGenerator, with the same outputs.
+"""BioGPT's sequence generator: fairseq's, faster on a forced prefix, with the same outputs.
 
-fairseq-generate, fairseq-interactive, the hub and the Python API all decode through
-`SequenceGenerator`, which feeds a forced prefix (the prompt of a language model, the
-source and soft prompt of a fine-tuned model) through the decoder one token per step.
-Installed when the plugin loads, this changes three things for a single fairseq
-decoder-only model (anything else decodes exactly as before):
+`BioGPTSequenceGenerator` is what the `language_modeling_prompt` task's
+`build_generator` makes (so fairseq-generate, fairseq-interactive, the hub and
+the API use it) and what the API asks for with a BioGPT language model; any
+other model decodes with fairseq's own generator. It changes, for a single
+fairseq decoder-only model:
 
 - **Prefill.** At step 0 the part of the prefix that every sentence of the batch has
   runs through the decoder in one causal pass, once per sentence rather than once per
@@ -16,13 +16,18 @@ decoder-only model (anything else decodes exactly as before):
   rows of a decoding step, 1.6x for the prefill's many. With 8 or more rows per step
   (batches, wide beams) the layers' linear maps go through oneDNN as well.
 - **Cache reordering** is skipped when it would move nothing.
+- **Length limits** that leave no room after the forced prefix are an error, not a crash.
+- **N-gram blocking** (`--no-repeat-ngram-size`) bans on CPU what it bans on GPU, and never
+  a forced prefix token.
 
 Scores agree with the one-token-at-a-time path to float rounding (the same sums in
-another order); tests/test_prefill.py checks that the generated tokens are identical.
+another order); tests/test_sequence_generator.py checks that the generated tokens are
+identical to fairseq's `SequenceGenerator`.
 """
 import torch
-from fairseq import sequence_generator
 from fairseq.models.transformer import TransformerDecoderBase
+from fairseq.ngram_repeat_block import NGramRepeatBlock
+from fairseq.sequence_generator import EnsembleModel, SequenceGenerator
 from torch import Tensor
 
 from biogpt_fairseq.runtime import onednn
@@ -33,14 +38,8 @@ PREFILL_CHUNK_FLOATS = 1 << 23
 # From this many rows per step oneDNN's product beats MKL's for the layers' small matrices too.
 ONEDNN_LAYERS_MIN_ROWS = 8
 
-_StockEnsembleModel = sequence_generator.EnsembleModel
-_stock_generate = sequence_generator.SequenceGenerator._generate
-
-
-class PrefillingEnsembleModel(_StockEnsembleModel):
+class PrefillingEnsembleModel(EnsembleModel):
     """fairseq's EnsembleModel, prefilling the forced prefix of a single decoder-only model."""
-
-    enabled = True  # `stock_decoding()` turns it off, for comparisons
 
     def __init__(self, models):
         super().__init__(models)
@@ -50,7 +49,7 @@ class PrefillingEnsembleModel(_StockEnsembleModel):
 
     def applies(self) -> bool:
         decoder = getattr(self.single_model, "decoder", None)
-        return (self.enabled and self.models_size == 1 and not self.has_encoder() and self.has_incremental
+        return (self.models_size == 1 and not self.has_encoder() and self.has_incremental
                 and isinstance(decoder, TransformerDecoderBase) and decoder.adaptive_softmax is None)
 
     def start(self, prefix, bos: int, beam_size: int, pad: int, eos: int) -> None:
@@ -182,28 +181,92 @@ def _packed_for_onednn(linear):
     return onednn.pack(linear.weight)
 
 
-def _generate_with_prefill(self, sample, prefix_tokens=None, constraints=None, bos_token=None):
-    prefilling = isinstance(self.model, PrefillingEnsembleModel)
-    if prefilling:
-        self.model.start(prefix_tokens, self.eos if bos_token is None else bos_token, self.beam_size,
-                         self.pad, self.eos)
-    try:
-        return _stock_generate(self, sample, prefix_tokens=prefix_tokens, constraints=constraints,
-                               bos_token=bos_token)
-    finally:
+class LengthLimitError(ValueError):
+    """A length limit that leaves no room for a new token after the forced prefix."""
+
+
+class PrefixAwareNGramBlock(NGramRepeatBlock):
+    """fairseq's n-gram blocking, fixed for a generator with a forced prefix.
+
+    SequenceGenerator passes its whole preallocated token buffer; the CPU path compared against
+    the buffer's last n-1 entries, which are padding, so --no-repeat-ngram-size never banned
+    anything on CPU (the CUDA kernel indexes by `step` and was unaffected). And a forced prefix
+    token that repeats an n-gram of the prefix was banned too: that beam's score became -inf
+    and the search ended in an assertion. The prefix is given, not generated.
+    """
+
+    forced = None  # (step, rows, their log-probabilities): what the ban must leave alone this step
+
+    def forward(self, tokens, lprobs, bsz: int, beam_size: int, step: int):
+        lprobs = super().forward(tokens, lprobs, bsz, beam_size, step)
+        if self.forced is not None and self.forced[0] == step:
+            lprobs[self.forced[1]] = self.forced[2]
+        self.forced = None
+        return lprobs
+
+    def _no_repeat_ngram(self, tokens, lprobs, bsz: int, beam_size: int, step: int):
+        return super()._no_repeat_ngram(tokens[:, : step + 1], lprobs, bsz, beam_size, step)
+
+
+class AllowedTokens:
+    """The original release's constrained decoding: each generated token is one of its sentence's
+    prompted source tokens or of the allowed text (whose encoding ends with eos, so sentences
+    can end). A `prefix_allowed_tokens_fn` for fairseq's PrefixConstrainedBeamSearch."""
+
+    def __init__(self, allowed_text: Tensor, pad: int):
+        self.text, self.pad = set(allowed_text.tolist()), pad
+        self.allowed = []
+
+    def start(self, prefixes: Tensor) -> None:
+        """Before a batch: its prompted sources."""
+        self.allowed = [sorted((set(p.tolist()) | self.text) - {self.pad}) for p in prefixes]
+
+    def __call__(self, sentence: int, tokens: Tensor):
+        return self.allowed[sentence]
+
+
+class BioGPTSequenceGenerator(SequenceGenerator):
+    """fairseq's SequenceGenerator with prefilled decoding, checked length limits and fixed n-gram
+    blocking (see the module's docstring)."""
+
+    def __init__(self, models, tgt_dict, **kwargs):
+        super().__init__(models if isinstance(models, EnsembleModel) else PrefillingEnsembleModel(models),
+                         tgt_dict, **kwargs)
+        if self.repeat_ngram_blocker is not None:
+            self.repeat_ngram_blocker = PrefixAwareNGramBlock(self.repeat_ngram_blocker.no_repeat_ngram_size)
+
+    def _generate(self, sample, prefix_tokens=None, constraints=None, bos_token=None):
+        self._check_length(sample, prefix_tokens)
+        prefilling = isinstance(self.model, PrefillingEnsembleModel)
         if prefilling:
-            self.model.finish()
+            self.model.start(prefix_tokens, self.eos if bos_token is None else bos_token, self.beam_size,
+                             self.pad, self.eos)
+        try:
+            return super()._generate(sample, prefix_tokens=prefix_tokens, constraints=constraints,
+                                     bos_token=bos_token)
+        finally:
+            if prefilling:
+                self.model.finish()
 
+    def _check_length(self, sample, prefix_tokens) -> None:
+        """fairseq's limit counts the whole sequence, the forced prefix included: max_len_a times the
+        (padded) source length plus max_len_b, within the model's positions."""
+        if prefix_tokens is None or self.match_source_len:
+            return
+        src_len = sample["net_input"]["src_tokens"].size(1)
+        max_len = min(int(self.max_len_a * src_len + self.max_len_b), self.max_len - 1)
+        longest = int(prefix_tokens.ne(self.pad).sum(dim=1).max())
+        if longest >= max_len:
+            raise LengthLimitError(
+                f"the length limit, {max_len} tokens (max_len_a {self.max_len_a:g} x {src_len} + max_len_b "
+                f"{self.max_len_b}, within the model's {self.max_len} positions), leaves no room after a forced "
+                f"prefix (prompted source) of {longest} tokens: the limit counts the whole sequence, as the "
+                "original's inference does (max_len_a 0, max_len_b 1024); for N new tokens use "
+                "--max-len-a 1 --max-len-b N")
 
-class stock_decoding:
-    """`with stock_decoding():` decodes one token per step exactly as fairseq does (for comparisons)."""
-
-    def __enter__(self):
-        PrefillingEnsembleModel.enabled = False
-
-    def __exit__(self, *exc_info):
-        PrefillingEnsembleModel.enabled = True
-
-
-sequence_generator.EnsembleModel = PrefillingEnsembleModel
-sequence_generator.SequenceGenerator._generate = _generate_with_prefill
+    def _prefix_tokens(self, step: int, lprobs, scores, tokens, prefix_tokens, beam_size: int):
+        lprobs, tokens, scores = super()._prefix_tokens(step, lprobs, scores, tokens, prefix_tokens, beam_size)
+        if self.repeat_ngram_blocker is not None:  # what the ban, next in this step, must leave alone
+            forced_rows = prefix_tokens[:, step].ne(self.pad).repeat_interleave(beam_size)
+            self.repeat_ngram_blocker.forced = (step, forced_rows, lprobs[forced_rows].clone())
+        return lprobs, tokens, scores

@@ -1,0 +1,79 @@
+"""The manifest a fine-tuning data directory carries, so later steps need no repeated paths.
+
+`build` writes it beside the source/target text; `preprocess/finetune.sh` puts
+it into `data-bin` with the dictionary, the BPE codes and the id files. It says
+which dataset and variant the data are, and where the raw data and gold files
+are, so postprocess, evaluate, infer, the task and the API read them from here.
+"""
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from biogpt_fairseq.textio import UserError, atomic_output
+
+NAME = "manifest.json"
+FORMAT = 1
+
+
+def write(directory: Path, manifest: dict) -> None:
+    with atomic_output(str(Path(directory) / NAME)) as handle:
+        json.dump({"format": FORMAT, **manifest}, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+
+
+def read(directory: Path) -> dict:
+    path = Path(directory) / NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file ({directory} was not made by preprocess/finetune.sh "
+                        "or biogpt-build)") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: invalid JSON: {err}") from None
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{path}: manifest format {manifest.get('format')!r}, this version reads {FORMAT}")
+    return manifest
+
+
+def read_optional(directory: Optional[Path]) -> Optional[dict]:
+    if directory is None or not (Path(directory) / NAME).exists():
+        return None
+    return read(directory)
+
+
+def raw_dir(manifest: dict, data: Optional[str] = None) -> Path:
+    """The dataset's raw folder: under `data` (or $BIOGPT_DATA) when given, else where it was built from."""
+    root = data or os.environ.get("BIOGPT_DATA") or manifest["data"]
+    path = Path(root) / manifest["folder"] / "raw"
+    if not path.is_dir():
+        raise UserError(f"{path}: no such directory (the data mirror moved? pass --data or set BIOGPT_DATA)")
+    return path
+
+
+def agree(what: str, given, recorded, source) -> None:
+    """A value given on the command line must be the one the artifact records."""
+    if given is not None and recorded is not None and given != recorded:
+        raise UserError(f"{what} {given!r} contradicts {source}, which records {recorded!r}")
+
+
+def main(argv=None) -> int:
+    """python -m biogpt_fairseq.downstream.manifest TEXT_DIR DATA_BIN: the built text's manifest into a
+    data directory, with where the text is."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("text", help="the directory biogpt-build wrote")
+    parser.add_argument("data_bin", help="the binarized data directory")
+    args = parser.parse_args(argv)
+    manifest = read(Path(args.text))
+    manifest["text"] = str(Path(args.text).resolve())
+    manifest.pop("format")
+    write(Path(args.data_bin), manifest)
+    return 0
+
+
+if __name__ == "__main__":
+    from biogpt_fairseq.textio import run_cli
+
+    run_cli(main)

@@ -1,0 +1,214 @@
+"""Relation extraction as generation: triples verbalized with a template, parsed back.
+
+The original decoder is the release's `postprocess.py`: strip the prompt, split
+the line into sentences, and match each with a greedy regex (a name containing
+' and ' is cut at the last ' and '). The robust decoder tries every split of a
+sentence and keeps the one whose names the source document (or an entity map)
+contains, and finds the answer after prompt residue anywhere in the line.
+"""
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix
+from biogpt_fairseq.textio import UserError
+
+
+def load_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: invalid JSON: {err}") from None
+
+
+def title_and_abstract(record: dict) -> str:
+    """The original's document text: the title, a '. ' unless the title ends with a non-word
+    character (then a space), and the abstract."""
+    title = record["title"]
+    return title + (" " if re.search(r"\W$", title) else ". ") + record["abstract"]
+
+
+class RelationTemplate:
+    """A sentence template such as 'the interaction between {head} and {tail} is {relation}'.
+
+    `regex` and `groups` are the original release's: its greedy regex for the template and the
+    slot each group fills. `parse` is the robust parser: it enumerates every way the template's
+    literal parts can split a sentence and takes the split with the most names the context finds
+    plausible; ties go to the original's greedy split, except for the slots named in `shortest`
+    (KD-DTI's drug names never contain ' and ', unlike the protein names after them; relation
+    labels are short where names contain ' of ').
+    """
+
+    SLOT = re.compile(r"\{(\w+)\}")
+
+    def __init__(self, template: str, regex: str, groups: Sequence[str], shortest: Sequence[str] = ()):
+        self.template, self.regex, self.groups = template, re.compile(regex), tuple(groups)
+        self.shortest = set(shortest)
+        self.literals = self.SLOT.split(template)[0::2]
+        self.slots = self.SLOT.findall(template)
+
+    def render(self, **values) -> str:
+        return self.template.format(**values)
+
+    def match_original(self, sentence: str) -> Optional[Dict[str, str]]:
+        match = self.regex.match(sentence)
+        return None if match is None else {slot: value.strip() for slot, value in zip(self.groups, match.groups())}
+
+    def _splits(self, text: str, literals: Sequence[str], slots: Sequence[str]) -> Iterator[Dict[str, str]]:
+        if not slots:
+            if text == literals[0]:
+                yield {}
+            return
+        if not text.startswith(literals[0]):
+            return
+        rest = text[len(literals[0]):]
+        if len(slots) == 1:
+            if literals[1]:
+                if not rest.endswith(literals[1]) or len(rest) == len(literals[1]):
+                    return
+                value = rest[: len(rest) - len(literals[1])]
+            else:
+                value = rest
+            if value.strip():
+                yield {slots[0]: value}
+            return
+        ends = [m.start() for m in re.finditer(re.escape(literals[1]), rest)]
+        for end in (ends if slots[0] in self.shortest else reversed(ends)):
+            if end == 0:
+                continue
+            for tail in self._splits(rest[end:], literals[1:], slots[1:]):
+                yield {slots[0]: rest[:end], **tail}
+
+    # A degenerate generation ("... and ... and ...") has splits quadratic in its length and more:
+    # the first ones (the greedy split first) are enough to choose from, and a segment far longer
+    # than any model writes is not a triple.
+    MAX_CANDIDATES, MAX_SEGMENT_CHARS = 1000, 10_000
+
+    def parse(self, segment: str, plausible) -> Optional[Dict[str, str]]:
+        if len(segment) > self.MAX_SEGMENT_CHARS:
+            return None
+        splits = itertools.islice(self._splits(segment.strip(), self.literals, self.slots), self.MAX_CANDIDATES)
+        candidates = [{k: v.strip() for k, v in c.items()} for c in splits]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: sum(plausible(slot, value)  # max keeps the first of ties
+                                                 for slot, value in c.items() if slot != "relation"))
+
+
+# Prompt residue the robust decoder removes anywhere: learned prompt tokens and the original's hard prompts.
+PROMPT_RESIDUE = re.compile(r"\blearned\d+\b|^\s*(in conclusion ,?|we can conclude that|we have that)\s*", re.I)
+
+
+def strip_prompt_residue(text: str) -> str:
+    previous = None
+    while previous != text:
+        previous, text = text, PROMPT_RESIDUE.sub(" ", text)
+    return " ".join(text.split())
+
+
+class RelationSpec(DatasetSpec):
+    """Triples (head, relation, tail) <-> 'T1; T2; ...; Tn.', one template sentence per triple."""
+
+    kind = "triples"
+    sentence_separator = "; "  # what the original's postprocess splits a line on
+    forms: Dict[str, RelationTemplate] = {}  # target form -> template; the first is the default
+    relation_name = ""  # the relation of a template without a {relation} slot
+
+    @property
+    def variants(self):
+        return {form: f"targets in the {form!r} form" for form in self.forms}
+
+    def template(self, variant: str) -> RelationTemplate:
+        return self.forms[self.check_variant(self.default_variant if variant == "default" else variant)]
+
+    @property
+    def default_variant(self) -> str:
+        return next(iter(self.forms))
+
+    def api_source(self, document: str) -> str:
+        """A document (title and abstract) as the original's data have it: lower-cased."""
+        return document.lower()
+
+    def verbalize(self, triples, variant: str) -> str:
+        """The original's target: one sentence per triple, joined by '; ', ending with '.'."""
+        template = self.template(variant)
+        return "; ".join(template.render(head=h, relation=r, tail=t) for h, r, t in triples) + "."
+
+    def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
+               variant: str = "default") -> Decoded:
+        template = self.template(variant)
+        if decoder == "original":
+            text = strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes)
+            triples = []
+            for sentence in re.split(self.sentence_separator, text):
+                slots = template.match_original(self.prepare_sentence(sentence))
+                if slots is not None:
+                    triples.append(self.triple(slots, resources))
+            return Decoded(bool(triples), triples)
+        text = strip_prompt_residue(line).strip()
+        text = text[:-1] if text.endswith(".") else text
+        segments = [s for s in (p.strip() for p in text.split(self.sentence_separator.strip())) if s]
+        plausible = self.plausibility(source, resources)
+        triples = []
+        for segment in segments:
+            slots = template.parse(segment, plausible)
+            if slots is not None:
+                triples.append(self.triple(slots, resources, robust=True))
+        return Decoded(bool(segments) and len(triples) == len(segments), triples)
+
+    def prepare_sentence(self, sentence: str) -> str:
+        """What the original's regex is matched against (DDI and KD-DTI: the sentence as split)."""
+        return sentence
+
+    def triple(self, slots: Dict[str, str], resources, robust: bool = False) -> dict:
+        return {"head": slots["head"], "relation": slots.get("relation", self.relation_name), "tail": slots["tail"]}
+
+    def plausibility(self, source: str, resources):
+        lowered = source.lower()
+        return lambda slot, value: bool(lowered) and value.lower() in lowered
+
+    def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
+        from biogpt_fairseq.downstream.scoring import hard_match
+
+        return hard_match(predictions, load_json(gold_path), gold_path)
+
+    def headline(self, figures: dict) -> Tuple[str, float]:
+        return "tp micro f1", figures["tp micro f1"]
+
+
+class DrugInteractionSpec(RelationSpec):
+    """DDI and KD-DTI: records with 'triples' [{drug, target, interaction}]."""
+
+    forms = {
+        "rel-is": RelationTemplate("the interaction between {head} and {tail} is {relation}",
+                                   r"the interaction between (.*) and (.*) is (.*)", ("head", "tail", "relation")),
+        "is-of": RelationTemplate("{head} is the {relation} of {tail}", r"(.*) is the (.*) of (.*)",
+                                  ("head", "relation", "tail"), shortest=["relation"]),
+    }
+
+    def content(self, record: dict) -> str:
+        raise NotImplementedError
+
+    def examples(self, raw_dir, split, variant="default"):
+        from biogpt_fairseq.downstream.spec import Example
+
+        path = self.raw_path(raw_dir, split)
+        for doc_id, record in load_json(path).items():
+            try:
+                text = self.content(record).lower()
+                triples = record["triples"] or []
+                # The original sorts by where the drug first appears, looking the name up as written in
+                # the lower-cased text: a name with a capital letter is not found (-1) and sorts first.
+                triples = sorted(triples, key=lambda t: text.find(t["drug"]))
+                gold = [(t["drug"].lower(), t["interaction"].lower(), t["target"].lower()) for t in triples]
+            except (KeyError, TypeError, AttributeError) as err:
+                raise UserError(f"{path}: record {doc_id!r}: no valid {err.args[0] if err.args else 'field'!r}") from None
+            yield Example(doc_id, text, self.verbalize(gold, variant) if gold else "", gold)
+
+    def documents(self, raw_dir, split):
+        for doc_id, record in load_json(self.raw_path(raw_dir, split)).items():
+            yield doc_id, self.content(record)

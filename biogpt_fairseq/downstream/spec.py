@@ -1,0 +1,139 @@
+"""What a downstream dataset is: one spec owns every fact about it.
+
+A spec says where its raw files and gold files are, how a record becomes the
+source and target sentences (exactly as the original release's
+`rebuild_data.py` writes them), how a generated line decodes back into triples,
+an answer or labels (the original's `postprocess.py` by default, a more robust
+parser by name), and how predictions are scored (the original's scorer). The
+generic pipeline (`build`, `postprocess`, `evaluate`, `infer`, the demo, the
+API) only ever asks the spec. Adding a dataset is one module that registers a
+spec with `@register`, and one short fine-tuning config.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from biogpt_fairseq.textio import UserError
+
+DATASETS: Dict[str, "DatasetSpec"] = {}
+
+# The decoders a spec offers: the original release's postprocess, and ours (see README,
+# "Differences from the original", for what it changes and its measured effect).
+DECODERS = ("original", "robust")
+
+
+def register(spec_class):
+    """Class decorator: make a spec available by its `name`."""
+    DATASETS[spec_class.name] = spec_class()
+    return spec_class
+
+
+def get_dataset(name: str) -> "DatasetSpec":
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}: choose from {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str  # the PMID (or the record's key) where the original writes a .pmid file, else the line number
+    source: str
+    target: str
+    gold: object  # triples, an answer or labels
+
+
+@dataclass(frozen=True)
+class Decoded:
+    parsed: bool
+    value: object  # triples [(head, relation, tail, extra fields...)] / answer / labels
+
+
+def original_lines(text: str) -> List[str]:
+    """A hypothesis file's lines as the original's postprocess reads them (Python's text mode:
+    "\\n", "\\r\\n" and "\\r" end a line)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") or not text else lines
+
+
+def strip_final_period(line: str) -> str:
+    """The original's first step: the line stripped, one final '.' removed."""
+    line = line.strip()
+    return line[:-1] if line.endswith(".") else line
+
+
+def strip_prompt_prefix(line: str, prefixes: Sequence[str]) -> str:
+    """The original's `strip_prefix`: the text after the last match of the first pattern that occurs
+    (the learned prompt tokens first, then the hard prompts it experimented with)."""
+    for pattern in prefixes:
+        if re.search(pattern, line) is not None:
+            return re.split(pattern, line)[-1].strip()
+    return line
+
+
+# The original's prefix patterns; BC5CDR's has a space before the comma.
+PROMPT_PREFIXES = ("(learned[0-9]+ )+", "we can conclude that", "we have that", "in conclusion,")
+
+
+class DatasetSpec:
+    """One downstream dataset. Subclasses set the class attributes and override the methods."""
+
+    name = ""
+    folder = ""  # the dataset's folder in the data mirror: FOLDER/raw/...
+    kind = ""  # "triples", "answer" or "labels": the key of the decoded value in predictions
+    raw_files: Dict[str, str] = {}  # split -> the original's raw file under FOLDER/raw/
+    gold_files: Dict[str, str] = {}  # split -> what the original's scorer reads, under FOLDER/raw/
+    writes_ids = True  # the original writes {split}.pmid (relation datasets)
+    # Which checkpoint the original's infer.sh decodes with: the average of the last 5 epoch
+    # checkpoints, or checkpoint_last.pt (HoC, which trains by updates).
+    inference_checkpoint = "average"
+    variants: Dict[str, str] = {"default": "as the original release builds it"}
+    prompt_prefixes = PROMPT_PREFIXES
+
+    # --- building ------------------------------------------------------------------------------
+
+    def raw_path(self, raw_dir: Path, split: str) -> Path:
+        if split not in self.raw_files:
+            raise UserError(f"{self.name} has no {split!r} split (it has {', '.join(self.raw_files)})")
+        return Path(raw_dir) / self.raw_files[split]
+
+    def examples(self, raw_dir: Path, split: str, variant: str = "default") -> Iterator[Example]:
+        """The split's examples in the original's order; records it skips are not yielded but
+        counted by `skipped`."""
+        raise NotImplementedError
+
+    def check_variant(self, variant: str) -> str:
+        if variant not in self.variants:
+            raise UserError(f"{self.name} has no variant {variant!r} (it has {', '.join(self.variants)})")
+        return variant
+
+    def documents(self, raw_dir: Path, split: str) -> Iterator[Tuple[str, str]]:
+        """(id, text) of the split's documents as plain text, for a pre-training corpus."""
+        raise NotImplementedError
+
+    def api_source(self, *parts: str) -> str:
+        """The source text the model reads for new input (the API's task methods)."""
+        raise NotImplementedError
+
+    # --- decoding ------------------------------------------------------------------------------
+
+    def decoding_resources(self, raw_dir: Path, split: str, **options) -> Optional[object]:
+        """What decoding a split needs besides the generated lines (BC5CDR: the name -> MeSH id maps)."""
+        return None
+
+    def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
+               variant: str = "default") -> Decoded:
+        """One generated line: `resources` are this document's (`decoding_resources(...).for_document`),
+        `source` its source text (the robust decoder's context)."""
+        raise NotImplementedError
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def score(self, predictions: List[dict], gold_path: Path) -> dict:
+        """The original scorer's figures, under its names, for predictions in test order."""
+        raise NotImplementedError
+
+    def headline(self, figures: dict) -> Tuple[str, float]:
+        """The figure the paper reports (name, value on the original's scale)."""
+        raise NotImplementedError
