@@ -22,7 +22,7 @@ import torch
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.downstream import get_dataset
-from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator
+from biogpt_fairseq.runtime.sequence_generator import AllowedTokens, BioGPTSequenceGenerator
 from biogpt_fairseq.textio import UserError
 
 CHECKPOINT_NAMES = ("checkpoint.pt", "checkpoint_best.pt", "checkpoint_avg.pt", "checkpoint_last.pt")
@@ -154,8 +154,11 @@ class BioGPT:
             return tokens
         return [torch.cat([t[len(t) - 1 - room:-1], t[-1:]]) if len(t) - 1 > room else t for t in tokens]
 
-    def _search(self, tokens: List[torch.Tensor], beam: int, **options) -> List[dict]:
-        """The best hypothesis of each input, in input order, from BioGPT's sequence generator."""
+    def _search(self, tokens: List[torch.Tensor], beam: int, allowed_text: Optional[str] = None,
+                **options) -> List[dict]:
+        """The best hypothesis of each input, in input order, from BioGPT's sequence generator;
+        with `allowed_text`, constrained to the source's tokens and that text's (the original's
+        ConstrainedGenerator)."""
         if not tokens:
             return []
         gen_args = self.hub.cfg.generation.copy()
@@ -165,7 +168,11 @@ class BioGPT:
             gen_args.beam = beam
             for key, value in options.items():
                 setattr(gen_args, key, value)
-        generator = self.hub.task.build_generator(self.hub.models, gen_args, seq_gen_cls=BioGPTSequenceGenerator)
+        allowed = None
+        if allowed_text is not None:
+            allowed = AllowedTokens(self.hub.encode(allowed_text), self.hub.task.dictionary.pad())
+        generator = self.hub.task.build_generator(self.hub.models, gen_args, seq_gen_cls=BioGPTSequenceGenerator,
+                                                  prefix_allowed_tokens_fn=allowed)
         results = []
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here
@@ -211,10 +218,16 @@ class BioGPT:
         default."""
         if not self.is_prompt_model:
             raise UserError("complete() is for a fine-tuned (prompt) model")
-        tokens = self._fit(self._encode(sources), None)
+        return self.complete_tokens(self._fit(self._encode(sources), None), beam=beam, **options)
+
+    def complete_tokens(self, tokens: List[torch.Tensor], beam: int = ORIGINAL_DECODING["beam"], bpe: bool = True,
+                        **options) -> List[str]:
+        """`complete` for sources already encoded (each ending with eos); with bpe=False the lines
+        are left as tokens, as the original's inference writes them before BPE removal."""
         settings = {**ORIGINAL_DECODING, **options, "beam": beam}
         hypotheses = self._search(tokens, settings.pop("beam"), **settings)
-        return [self.hub.decode(torch.cat([h["prefix"], h["tokens"]])) for h in hypotheses]
+        sequences = [torch.cat([h["prefix"], h["tokens"]]) for h in hypotheses]
+        return [self.hub.decode(s) if bpe else self.hub.string(s) for s in sequences]
 
     def _spec(self, dataset: Optional[str], kind: str):
         if dataset is not None and self.dataset is not None and dataset != self.dataset:

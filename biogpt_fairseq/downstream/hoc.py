@@ -45,6 +45,9 @@ class HoC(DatasetSpec):
         for lineno, source, _ in read_tsv(self.raw_path(raw_dir, split)):
             yield f"{split}:{lineno}", source
 
+    def constraint_text(self, variant="default"):
+        return f"{self.phrase} {' '.join(HALLMARKS)} {NONE_LABEL} {LABEL_SEPARATOR} ."
+
     def api_source(self, sentence: str) -> str:
         return with_final_period(sentence.strip())
 

@@ -61,6 +61,9 @@ class PubMedQA(DatasetSpec):
         for lineno, source, _ in read_tsv(self.raw_path(raw_dir, split)):
             yield f"{split}:{lineno}", source.split(" context: ", 1)[-1].rsplit(LONG_ANSWER, 1)[0]
 
+    def constraint_text(self, variant="default"):
+        return f"{self.phrase} {' '.join(ANSWERS)} ."
+
     def api_source(self, question: str, context: str, long_answer: str = "") -> str:
         """A question and its context (and long answer) as the model reads them."""
         source = f"question: {question.strip()} context: {context.strip()}"

@@ -129,6 +129,9 @@ class RelationSpec(DatasetSpec):
     def default_variant(self) -> str:
         return next(iter(self.forms))
 
+    def constraint_text(self, variant: str = "default") -> str:
+        return " ".join(self.template(variant).literals + [self.sentence_separator, "."])
+
     def api_source(self, document: str) -> str:
         """A document (title and abstract) as the original's data have it: lower-cased."""
         return document.lower()

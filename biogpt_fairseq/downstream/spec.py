@@ -112,6 +112,10 @@ class DatasetSpec:
         """(id, text) of the split's documents as plain text, for a pre-training corpus."""
         raise NotImplementedError
 
+    def constraint_text(self, variant: str = "default") -> str:
+        """The words of the target sentences beside the source's: what constrained decoding allows."""
+        raise NotImplementedError
+
     def api_source(self, *parts: str) -> str:
         """The source text the model reads for new input (the API's task methods)."""
         raise NotImplementedError

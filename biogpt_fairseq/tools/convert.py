@@ -1,6 +1,6 @@
 """Convert BioGPT between fairseq checkpoints and Hugging Face's `BioGptForCausalLM`.
 
-    python -m biogpt_fairseq.tools.convert to-hf CHECKPOINT.pt --data DIR_WITH_DICT --bpe-codes CODES --out OUT_DIR
+    python -m biogpt_fairseq.tools.convert to-hf CHECKPOINT.pt [--data DIR_WITH_DICT] [--bpe-codes CODES] --out OUT_DIR
     python -m biogpt_fairseq.tools.convert from-hf HF_DIR --out DIR
 
 to-hf writes config.json, model.safetensors, vocab.json, merges.txt and the
@@ -199,15 +199,14 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     except FileNotFoundError as err:
         raise UserError(str(err)) from None
     symbols = read_dict_symbols(dict_path)
-    prompt = []
-    if cfg.task.get("learned_prompt"):  # the task appends them to the dictionary; so does the vocabulary
-        prompt = [f"{cfg.task.get('learned_prompt_pattern', 'learned')}{i}" for i in range(1, cfg.task.learned_prompt + 1)]
-        symbols += prompt
+    prompt = prompt_settings(state)
+    symbols += prompt.get("appended_symbols", [])  # the task appends them to the dictionary; so does the vocabulary
     weights = hf_state_dict(state["model"])
     rows = weights["biogpt.embed_tokens.weight"].size(0)
     if rows != len(symbols):
-        raise UserError(f"{dict_path} has {len(symbols) - 4 - len(prompt)} symbols (+4 specials"
-                        f"{f' +{len(prompt)} prompt tokens' if prompt else ''} = {len(symbols)}), but {checkpoint}'s "
+        appended = len(prompt.get("appended_symbols", []))
+        raise UserError(f"{dict_path} has {len(symbols) - 4 - appended} symbols (+4 specials"
+                        f"{f' +{appended} prompt tokens' if appended else ''} = {len(symbols)}), but {checkpoint}'s "
                         f"embeddings have {rows} rows: not this model's vocabulary")
     config = hf_config(cfg.model, vocab_size=rows)
     model = BioGptForCausalLM(config)
@@ -225,24 +224,34 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
         handle.writelines(m + "\n" for m in merges_from_bpecodes(Path(bpe_codes)))
     BioGptTokenizer(str(out / "vocab.json"), str(out / "merges.txt")).save_pretrained(out)
     if prompt:
-        write_prompt_note(out, cfg.task, [vocab[t + "</w>"] for t in prompt])
+        note = {**prompt, "prompt_token_ids": [vocab[t + "</w>"] for t in prompt["prompt"]],
+                "how": "input_ids = tokenizer(source).input_ids (</s> then the source's tokens) + prompt_token_ids, "
+                       "then generate; the answer is the continuation. With prefix=true the prompt ids come right "
+                       "after the leading </s>, before the source, and the separator token's id after the source. "
+                       "Tokenizing the text 'learned1' does not give these ids: append them."}
+        with atomic_output(str(out / PROMPT_NOTE)) as handle:
+            json.dump(note, handle, indent=1)
     return out
 
 
-def write_prompt_note(out: Path, task_cfg, prompt_ids: List[int]) -> None:
-    note = {
-        "learned_prompt": len(prompt_ids),
-        "learned_prompt_pattern": task_cfg.get("learned_prompt_pattern", "learned"),
-        "prompt_token_ids": prompt_ids,
-        "prefix": bool(task_cfg.get("prefix", False)),
-        "max_source_positions": task_cfg.get("max_source_positions"),
-        "how": "input_ids = tokenizer(source).input_ids (</s> then the source's tokens) + prompt_token_ids, "
-               "then generate; the answer is the continuation. With prefix=true the prompt ids come right "
-               "after the leading </s>, before the source. Tokenizing the text 'learned1' does not give "
-               "these ids: append them.",
-    }
-    with atomic_output(str(out / PROMPT_NOTE)) as handle:
-        json.dump(note, handle, indent=1)
+def prompt_settings(state: dict) -> dict:
+    """A prompt model's settings: its task state, or (a checkpoint of the original release) its
+    task config; {} for a language model."""
+    task_cfg = state["cfg"].task
+    if task_cfg.get("_name") != "language_modeling_prompt":
+        return {}
+    settings = dict(state.get("task_state") or {})
+    if "appended_symbols" not in settings:  # the original release's: learned tokens, after the separator
+        pattern = task_cfg.get("learned_prompt_pattern") or "learned"
+        learned = [f"{pattern}{i}" for i in range(1, (task_cfg.get("learned_prompt") or 0) + 1)]
+        settings = {"learned_prompt": task_cfg.get("learned_prompt"), "learned_prompt_pattern": pattern,
+                    "prefix": bool(task_cfg.get("prefix")), "sep_token": task_cfg.get("sep_token") or "<seqsep>",
+                    "max_source_positions": task_cfg.get("max_source_positions"),
+                    "appended_symbols": (["<seqsep>"] if task_cfg.get("prefix") else []) + learned}
+    pattern = settings.get("learned_prompt_pattern") or "learned"
+    settings["prompt"] = (settings["manual_prompt"].split() if settings.get("manual_prompt")
+                          else [f"{pattern}{i}" for i in range(1, (settings.get("learned_prompt") or 0) + 1)])
+    return settings
 
 
 # --- from-hf ----------------------------------------------------------------------------------
@@ -255,6 +264,7 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
     from transformers import BioGptConfig, BioGptForCausalLM
 
     import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
+    from biogpt_fairseq.tasks.language_modeling_prompt import STATE_KEYS
 
     hf_dir = Path(hf_dir)
     for name in ("config.json", "vocab.json", "merges.txt"):
@@ -273,16 +283,14 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
 
     task = ["--task", "language_modeling"]
     arch = "transformer_lm_biogpt"
-    if prompt:  # the task appends the prompt tokens to dict.txt again when it loads
-        n = prompt["learned_prompt"]
-        if symbols[-n:] != [f"{prompt['learned_prompt_pattern']}{i}" for i in range(1, n + 1)]:
-            raise UserError(f"{hf_dir / PROMPT_NOTE}: the vocabulary does not end with the prompt tokens")
-        symbols = symbols[:-n]
-        task = ["--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y",
-                "--learned-prompt", str(n), "--learned-prompt-pattern", prompt["learned_prompt_pattern"]]
-        task += ["--prefix"] if prompt.get("prefix") else []
-        if prompt.get("max_source_positions"):
-            task += ["--max-source-positions", str(prompt["max_source_positions"])]
+    task_state = {}
+    if prompt:  # the task appends the prompt's symbols to dict.txt again when it loads
+        appended = prompt["appended_symbols"]
+        if symbols[len(symbols) - len(appended):] != appended:
+            raise UserError(f"{hf_dir / PROMPT_NOTE}: the vocabulary does not end with the prompt's symbols {appended}")
+        symbols = symbols[:len(symbols) - len(appended)]
+        task = ["--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y"]
+        task_state = {key: prompt.get(key) for key in STATE_KEYS}
         arch = "transformer_lm_prompt_biogpt"
     parser = options.get_training_parser(default_task=task[1])
     args = options.parse_args_and_arch(parser, [".", *task, "--arch", arch, "--user-dir",
@@ -294,7 +302,7 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
              # no training state, in the shape fairseq's loader expects of a checkpoint
              "optimizer_history": [{"criterion_name": "CrossEntropyCriterion", "optimizer_name": None,
                                     "lr_scheduler_state": {}, "num_updates": 0}],
-             "extra_state": {}, "last_optimizer_state": None}
+             "extra_state": {}, "last_optimizer_state": None, "task_state": task_state}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(str(out / "dict.txt")) as handle:  # HF keeps no counts
@@ -311,15 +319,20 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     to = commands.add_parser("to-hf", help="fairseq checkpoint -> Hugging Face directory")
     to.add_argument("checkpoint", help="fairseq checkpoint (.pt)")
-    to.add_argument("--data", required=True, help="directory holding the model's dict.txt (or the file itself)")
-    to.add_argument("--bpe-codes", required=True, help="the fastBPE codes the dictionary was built with")
+    to.add_argument("--data", help="directory holding the model's dictionary (a fine-tuning data-bin, or a model "
+                                   "directory with dict.txt; or the file itself); default: the checkpoint's directory")
+    to.add_argument("--bpe-codes", help="the fastBPE codes the dictionary was built with (default: DATA/bpecodes)")
     to.add_argument("--out", required=True, help="output directory")
     back = commands.add_parser("from-hf", help="Hugging Face directory -> fairseq checkpoint.pt, dict.txt, bpecodes")
     back.add_argument("hf_dir", help="a BioGptForCausalLM directory (config.json, model.safetensors, vocab.json, merges.txt)")
     back.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
     if args.command == "to-hf":
-        out = to_hf(Path(args.checkpoint), Path(args.data), Path(args.bpe_codes), Path(args.out))
+        data = Path(args.data) if args.data else Path(args.checkpoint).parent
+        codes = Path(args.bpe_codes) if args.bpe_codes else (data.parent if data.is_file() else data) / "bpecodes"
+        if not codes.is_file():
+            raise UserError(f"{codes}: no such file (the model's BPE codes: pass --bpe-codes)")
+        out = to_hf(Path(args.checkpoint), data, codes, Path(args.out))
     else:
         out = from_hf(Path(args.hf_dir), Path(args.out))
     print(f"wrote {out}", file=sys.stderr)

@@ -1,0 +1,144 @@
+"""The original release's inference chain for a fine-tuned model, in one command.
+
+    biogpt-infer CHECKPOINT_DIR --data-bin DIR [--split test] [--out DIR]
+
+does what the dataset's `infer.sh` does: picks the checkpoint (the average of
+the last 5 epoch checkpoints, written as CHECKPOINT_DIR/checkpoint_avg.pt if
+absent; HoC: checkpoint_last.pt), generates greedily for every source of the
+split with the original's length limit (the whole sequence within the model's
+positions), writes each whole sequence as the original does
+(`generate_CHECKPOINT`), removes the BPE and detokenizes it (`.detok`),
+decodes it (`.detok.extracted.jsonl`; BC5CDR also `.PubTator`) and scores it
+(`.scores.json`; the report on stdout). The dataset, its gold files and the
+prompt come from the data directory's manifest and the checkpoint.
+
+`--constrained` decodes as the original's ConstrainedGenerator (each generated
+token one of the source's or of the target template's words); `--decoder
+robust` decodes with ours instead of the original's postprocess.
+"""
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from biogpt_fairseq.downstream import DECODERS, get_dataset
+from biogpt_fairseq.downstream import manifest as manifest_file
+from biogpt_fairseq.downstream.evaluate import report
+from biogpt_fairseq.downstream.postprocess import decode_all, json_line
+from biogpt_fairseq.textio import UserError, atomic_output, run_cli
+
+ORIGINAL_MAX_TOKENS = 12000  # inference.py's batches
+
+
+def choose_checkpoint(directory: Path, spec, checkpoint: str = None) -> Path:
+    """The checkpoint the original's infer.sh decodes with: checkpoint_avg.pt (the last 5 epoch
+    checkpoints averaged, written once) or, for a dataset trained by updates, checkpoint_last.pt."""
+    if checkpoint:
+        path = directory / checkpoint
+        if not path.is_file():
+            raise UserError(f"{path}: no such checkpoint")
+        return path
+    if spec.inference_checkpoint == "last":
+        path = directory / "checkpoint_last.pt"
+        if not path.is_file():
+            raise UserError(f"{path}: no such checkpoint")
+        return path
+    path = directory / "checkpoint_avg.pt"
+    if not path.is_file():
+        import torch
+
+        from biogpt_fairseq.tools.average_checkpoints import average, last_checkpoints
+
+        inputs = last_checkpoints(directory, 5, by_update=False)
+        print(f"infer: averaging {', '.join(p.name for p in inputs)} -> {path}", file=sys.stderr)
+        with atomic_output(str(path), "wb") as handle:
+            torch.save(average(inputs), handle)
+    return path
+
+
+def sources(model, data_bin: Path, split: str) -> list:
+    """The split's binarized sources, in order (what the original encodes from its BPE'd .x file)."""
+    from fairseq.data import data_utils
+
+    task = model.hub.task
+    prefix = data_bin / f"{split}.{task.args.source_lang}-{task.args.target_lang}.{task.args.source_lang}"
+    dataset = data_utils.load_indexed_dataset(str(prefix), task.dictionary)
+    if dataset is None:
+        raise UserError(f"{prefix}.{{bin,idx}}: no such split in {data_bin}")
+    return [dataset[i] for i in range(len(dataset))]
+
+
+def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
+          beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
+          data: str = None) -> dict:
+    from sacremoses import MosesDetokenizer
+
+    from biogpt_fairseq.api import BioGPT
+
+    manifest = manifest_file.read(data_bin)
+    spec = get_dataset(manifest["dataset"])
+    path = choose_checkpoint(checkpoint_dir, spec, checkpoint)
+    model = BioGPT.from_pretrained(path, data=str(data_bin))
+    manifest_file.agree("the data's dataset", manifest["dataset"], model.dataset, path)
+    if not cpu:
+        import torch
+
+        if torch.cuda.is_available():
+            model.to("cuda")
+    model.hub.cfg.dataset.max_tokens, model.hub.cfg.dataset.batch_size = ORIGINAL_MAX_TOKENS, None
+    allowed = spec.constraint_text(manifest["variant"]) if constrained else None
+    lines = model.complete_tokens(sources(model, data_bin, split), beam=beam, bpe=False, allowed_text=allowed)
+    out = Path(out or checkpoint_dir)
+    generated = out / f"generate_{path.name}"
+    with atomic_output(str(generated)) as handle:
+        handle.writelines(line + "\n" for line in lines)
+    detokenizer = MosesDetokenizer(lang="en")  # after the original's sed 's/@@ //g'
+    detok = [detokenizer.detokenize(line.replace("@@ ", "").split()) for line in lines]
+    with atomic_output(f"{generated}.detok") as handle:
+        handle.writelines(line + "\n" for line in detok)
+    pmids = None
+    if spec.writes_ids:
+        pmids = (data_bin / f"{split}.pmid").read_text(encoding="utf-8").splitlines()
+    raw_dir = manifest_file.raw_dir(manifest, data)
+    resources = spec.decoding_resources(raw_dir, split, decoder=decoder) if spec.name == "bc5cdr" else None
+    rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])
+    with atomic_output(f"{generated}.detok.extracted.jsonl") as handle:
+        handle.writelines(json_line(r) for r in rows)
+    if spec.name == "bc5cdr":
+        with atomic_output(f"{generated}.detok.extracted.PubTator") as handle:
+            handle.writelines(spec.pubtator_lines(rows))
+    failed = sum(not r["parsed"] for r in rows)
+    print(f"infer {spec.name} {split}: {path.name}, {'constrained ' if constrained else ''}beam {beam}; "
+          f"failed = {failed}, total = {len(rows)} -> {generated}.detok.extracted.jsonl", file=sys.stderr)
+    figures = spec.score(rows, raw_dir / spec.gold_files[split])
+    with atomic_output(f"{generated}.scores.json") as handle:
+        json.dump({"dataset": spec.name, "split": split, "checkpoint": str(path),
+                   **{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}}, handle)
+        handle.write("\n")
+    print(report(spec, figures))
+    return figures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint_dir", help="the fine-tuning run's --save-dir")
+    parser.add_argument("--data-bin", required=True, help="the fine-tuning data directory (preprocess/finetune.sh)")
+    parser.add_argument("--split", default="test", help="the split to decode and score (default: test)")
+    parser.add_argument("--checkpoint", help="a checkpoint file in CHECKPOINT_DIR instead of the original's choice")
+    parser.add_argument("--out", help="where the outputs go (default: CHECKPOINT_DIR, as the original)")
+    parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
+    parser.add_argument("--decoder", default="original", choices=DECODERS,
+                        help="'original': the release's postprocess (default); 'robust': ours")
+    parser.add_argument("--constrained", action="store_true",
+                        help="the original's constrained decoding: only the source's and the template's words")
+    parser.add_argument("--cpu", action="store_true", help="decode on the CPU even where a GPU is available")
+    parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
+    args = parser.parse_args(argv)
+    infer(Path(args.checkpoint_dir), Path(args.data_bin), args.split, args.out and Path(args.out), args.checkpoint,
+          args.beam, args.decoder, args.constrained, args.cpu, args.data)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
