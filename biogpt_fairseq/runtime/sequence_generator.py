@@ -215,14 +215,14 @@ class AllowedTokens:
 
     def __init__(self, allowed_text: Tensor, pad: int):
         self.text, self.pad = set(allowed_text.tolist()), pad
-        self.allowed = []
+        self.allowed = {}
 
-    def start(self, prefixes: Tensor) -> None:
-        """Before a batch: its prompted sources."""
-        self.allowed = [sorted((set(p.tolist()) | self.text) - {self.pad}) for p in prefixes]
+    def start(self, ids: Tensor, prefixes: Tensor) -> None:
+        """Before a batch: its sentences' ids (what the generator names them by) and prompted sources."""
+        self.allowed = {i: sorted((set(p.tolist()) | self.text) - {self.pad}) for i, p in zip(ids.tolist(), prefixes)}
 
     def __call__(self, sentence: int, tokens: Tensor):
-        return self.allowed[sentence]
+        return self.allowed[int(sentence)]
 
 
 class BioGPTSequenceGenerator(SequenceGenerator):

@@ -224,7 +224,7 @@ class LanguageModelingPromptTask(LanguageModelingTask):
             sample["target"] = sample.get("target_tokens")
             allowed = getattr(generator.search, "prefix_allowed_tokens_fn", None)
             if isinstance(allowed, AllowedTokens):
-                allowed.start(prefixes)
+                allowed.start(sample["id"], prefixes)
             hypotheses = generator.generate(models, sample, prefix_tokens=prefixes, bos_token=self.dictionary.eos())
             lengths = prefixes.ne(self.dictionary.pad()).sum(dim=1).tolist()
             for hypos, length in zip(hypotheses, lengths):
