@@ -8,6 +8,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+from biogpt_fairseq.cli import COMMANDS  # (the package imports nothing heavy)
+
 requirements = [
     line.split("#")[0].strip()
     for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
@@ -23,4 +25,7 @@ setup(
     python_requires=">=3.10",
     install_requires=requirements,
     include_package_data=True,
+    entry_points={"console_scripts": [
+        f"{script} = biogpt_fairseq.cli:{function}" for script, function in COMMANDS.items()
+    ]},
 )

@@ -221,12 +221,15 @@ class BioGPT:
         return self.complete_tokens(self._fit(self._encode(sources), None), beam=beam, **options)
 
     def complete_tokens(self, tokens: List[torch.Tensor], beam: int = ORIGINAL_DECODING["beam"], bpe: bool = True,
-                        **options) -> List[str]:
+                        max_new_tokens: Optional[int] = None, **options) -> List[str]:
         """`complete` for sources already encoded (each ending with eos); with bpe=False the lines
-        are left as tokens, as the original's inference writes them before BPE removal."""
+        are left as tokens, as the original's inference writes them before BPE removal; with
+        `max_new_tokens`, at most that many tokens are generated (not the original's limit)."""
         settings = {**ORIGINAL_DECODING, **options, "beam": beam}
+        if max_new_tokens is not None:
+            settings.update(max_len_a=1, max_len_b=max_new_tokens)
         hypotheses = self._search(tokens, settings.pop("beam"), **settings)
-        sequences = [torch.cat([h["prefix"], h["tokens"]]) for h in hypotheses]
+        sequences = [torch.cat([h["prefix"], h["tokens"][:max_new_tokens]]) for h in hypotheses]
         return [self.hub.decode(s) if bpe else self.hub.string(s) for s in sequences]
 
     def _spec(self, dataset: Optional[str], kind: str):

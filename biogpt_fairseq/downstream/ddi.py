@@ -9,6 +9,7 @@ class DDI(DrugInteractionSpec):
     folder = "DDI"
     raw_files = {"train": "train.json", "valid": "valid.json", "test": "test.json"}
     gold_files = raw_files
+    paper_result = "F1 40.76"
 
     def content(self, record):
         """The abstract alone (DDI records have no title), on one line."""

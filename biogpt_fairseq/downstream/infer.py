@@ -71,7 +71,7 @@ def sources(model, data_bin: Path, split: str) -> list:
 
 def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
           beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
-          data: str = None) -> dict:
+          data: str = None, max_new_tokens: int = None) -> dict:
     from sacremoses import MosesDetokenizer
 
     from biogpt_fairseq.api import BioGPT
@@ -88,7 +88,8 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
             model.to("cuda")
     model.hub.cfg.dataset.max_tokens, model.hub.cfg.dataset.batch_size = ORIGINAL_MAX_TOKENS, None
     allowed = spec.constraint_text(manifest["variant"]) if constrained else None
-    lines = model.complete_tokens(sources(model, data_bin, split), beam=beam, bpe=False, allowed_text=allowed)
+    lines = model.complete_tokens(sources(model, data_bin, split), beam=beam, bpe=False, allowed_text=allowed,
+                                  max_new_tokens=max_new_tokens)
     out = Path(out or checkpoint_dir)
     generated = out / f"generate_{path.name}"
     with atomic_output(str(generated)) as handle:
@@ -132,11 +133,14 @@ def main(argv=None) -> int:
                         help="'original': the release's postprocess (default); 'robust': ours")
     parser.add_argument("--constrained", action="store_true",
                         help="the original's constrained decoding: only the source's and the template's words")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="at most N generated tokens (default: the original's limit, the whole sequence within "
+                             "the model's positions)")
     parser.add_argument("--cpu", action="store_true", help="decode on the CPU even where a GPU is available")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
     infer(Path(args.checkpoint_dir), Path(args.data_bin), args.split, args.out and Path(args.out), args.checkpoint,
-          args.beam, args.decoder, args.constrained, args.cpu, args.data)
+          args.beam, args.decoder, args.constrained, args.cpu, args.data, args.max_new_tokens)
     return 0
 
 

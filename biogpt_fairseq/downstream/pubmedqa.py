@@ -44,6 +44,7 @@ class PubMedQA(DatasetSpec):
     variants = {"reasoning-free": "the source ends with the long answer (the original release's data, the paper's 78.2)",
                 "reasoning-required": "the source without the long answer"}
     phrase = "the answer to the question given the context is"
+    paper_result = "accuracy 78.2"
 
     def examples(self, raw_dir, split, variant="default"):
         variant = self.check_variant("reasoning-free" if variant == "default" else variant)
@@ -81,6 +82,13 @@ class PubMedQA(DatasetSpec):
         predicted = aligned(predictions, gold, gold_path, "answer")
         return {"accuracy": accuracy(predicted, gold), "n": len(gold),
                 "failed": sum(p is None for p in predicted)}
+
+    def trivial_baseline(self, raw_dir, split):
+        from collections import Counter
+
+        majority = Counter(label.lower() for _, _, label in read_tsv(self.raw_path(raw_dir, "train"))).most_common(1)[0][0]
+        n = sum(1 for _ in read_tsv(self.raw_path(raw_dir, split)))
+        return f"majority class ({majority!r})", [{"answer": majority}] * n
 
     def headline(self, figures):
         return "accuracy", figures["accuracy"]

@@ -9,7 +9,7 @@
 import math
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Iterable, List, Sequence, Set, Tuple
 
 from biogpt_fairseq.textio import UserError, read_lines
 

@@ -89,6 +89,8 @@ class DatasetSpec:
     # checkpoints, or checkpoint_last.pt (HoC, which trains by updates).
     inference_checkpoint = "average"
     variants: Dict[str, str] = {"default": "as the original release builds it"}
+    pretraining_split: Optional[str] = "train"  # whose documents a pre-training corpus may take (the demo's)
+    paper_result = ""  # what the paper reports for BioGPT (347M), for scale
     prompt_prefixes = PROMPT_PREFIXES
 
     # --- building ------------------------------------------------------------------------------
@@ -136,6 +138,10 @@ class DatasetSpec:
 
     def score(self, predictions: List[dict], gold_path: Path) -> dict:
         """The original scorer's figures, under its names, for predictions in test order."""
+        raise NotImplementedError
+
+    def trivial_baseline(self, raw_dir: Path, split: str) -> Tuple[str, List[dict]]:
+        """(what it is, prediction rows) of a baseline that uses no model, to read small models against."""
         raise NotImplementedError
 
     def headline(self, figures: dict) -> Tuple[str, float]:

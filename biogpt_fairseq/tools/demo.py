@@ -2,20 +2,21 @@
 
     python -m biogpt_fairseq.tools.demo [--data ../shared/data] [--out demo_out]
 
-1. corpus: the PubMed XML excerpt plus the abstracts of the task datasets'
-   training splits; every test document is kept out (by PMID and by text);
+1. corpus: the PubMed XML excerpt plus the abstracts of the datasets'
+   training splits (each dataset's spec says which); every test document is
+   kept out (by PMID and by text);
 2. preprocess/pretrain.sh: Moses + a small fastBPE vocabulary learned on the
    corpus, binarized into two shards and a validation set;
 3. fairseq-hydra-train with hydra_configs/pretrain/tiny_cpu.yaml;
 4. a PNG of the training and validation loss curves;
 5. beam-search continuations of biomedical prompts;
 6. for BC5CDR and PubMedQA: preprocess/finetune.sh, prompt fine-tuning with
-   hydra_configs/finetune/tiny_cpu.yaml, checkpoint averaging,
-   fairseq-generate on the test set, bin/postprocess_rel.py, bin/evaluate.py,
-   and a table beside trivial baselines and the paper's numbers.
+   hydra_configs/finetune/tiny_cpu.yaml, then the original's inference chain
+   (biogpt-infer: checkpoint averaging, greedy decoding, BPE removal and
+   detokenization, the original's postprocess and scorer) on the test set, and
+   a table beside trivial baselines and the paper's numbers.
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -29,43 +30,28 @@ from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = ["Bicalutamide", "Janus kinase 3", "COVID-19 is", "The treatment of type 2 diabetes"]
-# The paper's BioGPT (347M parameters, fine-tuned on GPU), for scale.
-PAPER = {"bc5cdr": ("f1", 44.98), "pubmedqa": ("accuracy", 78.2)}
-GOLD = {"bc5cdr": "BC5CDR/raw/CDR_TestSet.PubTator.txt", "pubmedqa": "PubMedQA/raw/test.tsv"}
-# Which split each dataset trains on here (KD-DTI's train split is not in the mirror: it fine-tunes on valid).
-TRAIN_SPLITS = {"BC5CDR": "train", "DDI": "train", "KD-DTI": "valid", "PubMedQA": "train"}
+MAX_NEW_TOKENS = 48  # a cap on each answer, for time: the original decodes up to the model's positions
 
 
 def _normalized(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _documents(data: Path, dataset: str, split: str):
-    """(id, text) of one split: title + abstract for the JSON sets, the context for PubMedQA."""
-    if dataset == "PubMedQA":
-        for lineno, line in enumerate((data / dataset / "raw" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(), 1):
-            question_and_context = line.split("\t")[0]
-            yield f"{split}:{lineno}", question_and_context.split(" context: ", 1)[-1]
-        return
-    if dataset == "HoC":
-        for lineno, line in enumerate((data / dataset / "raw" / f"{split}.tsv").read_text(encoding="utf-8").splitlines(), 1):
-            yield f"{split}:{lineno}", line.split("\t")[0]
-        return
-    for doc_id, doc in json.loads((data / dataset / "raw" / f"{split}.json").read_text(encoding="utf-8")).items():
-        yield doc_id, " ".join(filter(None, [doc.get("title", ""), doc.get("abstract", "")]))
-
-
 def build_task_corpus(data: Path, out: Path) -> dict:
-    """Write out/task_train_docs.txt and out/test.pmids; return counts."""
+    """Write out/task_train_docs.txt (each dataset's pre-training text) and out/test.pmids; return counts."""
+    from biogpt_fairseq.downstream import DATASETS
+
     test_ids, test_texts = set(), set()
-    for dataset in ["BC5CDR", "DDI", "KD-DTI", "PubMedQA", "HoC"]:
-        for doc_id, text in _documents(data, dataset, "test"):
+    for spec in DATASETS.values():
+        for doc_id, text in spec.documents(data / spec.folder / "raw", "test"):
             test_ids.add(doc_id)
             test_texts.add(_normalized(text))
     counts = {"kept": 0, "excluded_as_test": 0}
     with atomic_output(str(out / "task_train_docs.txt")) as docs:
-        for dataset, split in TRAIN_SPLITS.items():
-            for doc_id, text in _documents(data, dataset, split):
+        for spec in DATASETS.values():
+            if spec.pretraining_split is None:
+                continue
+            for doc_id, text in spec.documents(data / spec.folder / "raw", spec.pretraining_split):
                 if doc_id in test_ids or _normalized(text) in test_texts:
                     counts["excluded_as_test"] += 1
                     continue
@@ -142,76 +128,51 @@ def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
     return model.sample(prompts, beam=beam, max_len_b=max_len, no_repeat_ngram_size=3)
 
 
-def finetune_and_score(task: str, data: Path, corpus: Path, pretrained: Path, out: Path, epochs: int,
+def finetune_and_score(name: str, data: Path, corpus: Path, pretrained: Path, out: Path, epochs: int,
                        workers: int) -> dict:
-    """The fine-tuning half of the paper for one task, through the user-facing tools; its test metrics."""
-    task_dir = out / "finetune" / task
-    run([REPO / "preprocess" / "finetune.sh", task, task_dir, "--data", data, "--bpe-codes", corpus / "bpecodes",
+    """The fine-tuning half of the paper for one dataset, through the user-facing tools; its test figures."""
+    from biogpt_fairseq.downstream.infer import infer
+
+    task_dir = out / "finetune" / name
+    run([REPO / "preprocess" / "finetune.sh", name, task_dir, "--data", data, "--bpe-codes", corpus / "bpecodes",
          "--dict", corpus / "dict.txt", "--workers", workers])
     checkpoints = task_dir / "checkpoints"
     shutil.rmtree(checkpoints, ignore_errors=True)
-    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs" / "finetune",
-         "--config-name", "tiny_cpu", f"task.data={task_dir / 'data-bin'}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
-         f"checkpoint.finetune_from_model={pretrained}", f"checkpoint.save_dir={checkpoints}",
-         f"optimization.max_epoch={epochs}"], log=task_dir / "train.log", cwd=task_dir)
-    run([sys.executable, "-m", "biogpt_fairseq.tools.average_checkpoints", "--inputs", checkpoints,
-         "--num-epoch-checkpoints", 5, "--output", checkpoints / "averaged.pt"])
-    run([Path(sys.executable).parent / "fairseq-generate", task_dir / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
-         "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
-         "--max-source-positions", 400, "--tokens-per-sample", 512, "--path", checkpoints / "averaged.pt",
-         "--gen-subset", "test", "--beam", 1, "--max-len-a", 1, "--max-len-b", 48, "--batch-size", 32, "--cpu",
-         "--tokenizer", "moses", "--bpe", "fastbpe", "--bpe-codes", corpus / "bpecodes",
-         "--results-path", task_dir / "generate"])
-    entities = ["--entities", data / "BC5CDR/raw/test.json"] if task == "bc5cdr" else []
-    predictions = task_dir / "test.predictions.jsonl"
-    run([sys.executable, REPO / "bin" / "postprocess_rel.py", task, task_dir / "generate" / "generate-test.txt",
-         "--out", predictions, "--pmids", task_dir / "data-bin" / "test.pmid", *entities])
-    return evaluate(task, predictions, data / GOLD[task])
+    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs",
+         "--config-name", "finetune", "finetune=tiny_cpu", f"task.data={task_dir / 'data-bin'}",
+         f"common.user_dir={REPO / 'biogpt_fairseq'}", f"checkpoint.finetune_from_model={pretrained}",
+         f"checkpoint.save_dir={checkpoints}", f"optimization.max_epoch={epochs}"], log=task_dir / "train.log",
+        cwd=task_dir)
+    print(f"+ biogpt-infer {checkpoints} --data-bin {task_dir / 'data-bin'} --max-new-tokens {MAX_NEW_TOKENS} --cpu",
+          flush=True)
+    return infer(checkpoints, task_dir / "data-bin", out=task_dir / "generate", cpu=True, max_new_tokens=MAX_NEW_TOKENS)
 
 
-def evaluate(task: str, predictions: Path, gold: Path) -> dict:
-    """bin/evaluate.py's metrics (run as a user runs it)."""
-    result = subprocess.run([sys.executable, str(REPO / "bin" / "evaluate.py"), task, "--pred", str(predictions),
-                             "--gold", str(gold)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserError(f"bin/evaluate.py {task} failed: {result.stderr.strip()}")
-    return json.loads(result.stdout)
+def baseline(name: str, data: Path) -> tuple:
+    """(description, figures) of the dataset's trivial baseline, scored as the model is."""
+    from biogpt_fairseq.downstream import get_dataset
 
-
-def baseline(task: str, data: Path, out: Path) -> tuple:
-    """(description, metrics) of the trivial baseline the tiny model should be read against."""
-    from collections import Counter
-
-    from biogpt_fairseq.downstream import get_task
-
-    spec = get_task(task)
-    path = out / "finetune" / task / "test.baseline.jsonl"
-    test = list(spec.examples(data / spec.dataset / "raw", "test"))
-    if task == "pubmedqa":
-        majority = Counter(e.gold for e in spec.examples(data / spec.dataset / "raw", "train")).most_common(1)[0][0]
-        rows = [{"id": i, "pmid": e.id, "answer": majority} for i, e in enumerate(test)]
-        what = f"majority class ({majority!r})"
-    else:  # every chemical-disease pair the (gold) entity annotations of a document allow
-        records = json.loads((data / "BC5CDR/raw/test.json").read_text(encoding="utf-8"))
-        rows = []
-        for i, e in enumerate(test):
-            chemicals = {c for c in records[e.id]["chemical2id"].values() if c != "-1"}
-            diseases = {d for d in records[e.id]["disease2id"].values() if d != "-1"}
-            rows.append({"id": i, "pmid": e.id, "triples": [{"head_id": c, "tail_id": d} for c in sorted(chemicals)
-                                                              for d in sorted(diseases)]})
-        what = "all co-occurring chemical-disease pairs (gold entities)"
-    with atomic_output(str(path)) as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows)
-    return what, evaluate(task, path, data / GOLD[task])
+    spec = get_dataset(name)
+    raw = data / spec.folder / "raw"
+    what, rows = spec.trivial_baseline(raw, "test")
+    return what, spec.score(rows, raw / spec.gold_files["test"])
 
 
 def results_table(results: dict) -> str:
-    lines = ["| task | metric | tiny BioGPT, this demo (CPU) | trivial baseline | BioGPT, paper (347M, GPU) |",
+    from biogpt_fairseq.downstream import get_dataset
+
+    lines = ["| dataset | metric | tiny BioGPT, this demo (CPU) | trivial baseline | BioGPT, paper (347M, GPU) |",
              "|---|---|---|---|---|"]
-    for task, (metrics, (what, base)) in results.items():
-        key, paper = PAPER[task]
-        lines.append(f"| {task} | {key} | {metrics[key]:.2f} | {base[key]:.2f} ({what}) | {paper} |")
+    for name, (figures, (what, base)) in results.items():
+        spec = get_dataset(name)
+        metric, _ = spec.headline(figures)
+        lines.append(f"| {name} | {metric} | {_percent(figures[metric])} | {_percent(base[metric])} ({what}) | "
+                     f"{spec.paper_result} |")
     return "\n".join(lines)
+
+
+def _percent(value) -> str:
+    return "n/a (no relation found)" if value != value else f"{100 * value:.2f}"
 
 
 def main(argv=None) -> int:
@@ -223,8 +184,9 @@ def main(argv=None) -> int:
     parser.add_argument("--updates", type=int, default=600, help="pre-training updates")
     parser.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     parser.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs per task")
-    parser.add_argument("--finetune-tasks", nargs="*", default=["bc5cdr", "pubmedqa"], choices=sorted(PAPER),
-                        help="tasks to fine-tune and score (none: pre-training only)")
+    parser.add_argument("--finetune-tasks", nargs="*", default=["bc5cdr", "pubmedqa"],
+                        choices=["bc5cdr", "ddi", "kd-dti", "pubmedqa", "hoc"],
+                        help="datasets to fine-tune and score (none: pre-training only)")
     args = parser.parse_args(argv)
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
     if not (data / "pubmed").is_dir():
@@ -247,8 +209,9 @@ def main(argv=None) -> int:
     shutil.rmtree(checkpoints, ignore_errors=True)  # fairseq would resume a previous run's checkpoint_last.pt
     shards = f"{corpus}/data-bin/shard0:{corpus}/data-bin/shard1"
     log = out / "train.log"
-    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs" / "pretrain",
-         "--config-name", "tiny_cpu", f"task.data={shards}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
+    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs",
+         "--config-name", "pretrain", "pretrain=tiny_cpu", f"task.data={shards}",
+         f"common.user_dir={REPO / 'biogpt_fairseq'}",
          f"optimization.max_update={args.updates}", f"checkpoint.save_dir={checkpoints}"],
         log=log, cwd=out)  # hydra writes its own hydra_train.log into the working directory
 
@@ -272,12 +235,13 @@ def main(argv=None) -> int:
         print(f"== 6. fine-tune, generate, decode and score: {task}", flush=True)
         metrics = finetune_and_score(task, data, corpus, checkpoints / "checkpoint_best.pt", out,
                                      args.finetune_epochs, args.workers)
-        results[task] = (metrics, baseline(task, data, out))
+        results[task] = (metrics, baseline(task, data))
     if results:
         table = results_table(results)
         with atomic_output(str(out / "results.md")) as handle:
-            handle.write(table + "\n\nThe tiny model is fine-tuned for a few CPU minutes with greedy decoding; "
-                         "the paper's model is 347M parameters fine-tuned on GPU. The baselines use no model.\n")
+            handle.write(table + "\n\nThe tiny model is fine-tuned for a few CPU minutes and decodes greedily, as the "
+                         f"original's inference does, with answers capped at {MAX_NEW_TOKENS} tokens; the paper's "
+                         "model is 347M parameters fine-tuned on GPU. The baselines use no model.\n")
         print("\n" + table)
 
     print(f"\nDone in {time.time() - start:.0f} s. Artifacts:")
