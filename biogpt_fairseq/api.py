@@ -245,7 +245,8 @@ class BioGPT:
 
     def _decoded(self, spec, sources: List[str], decoder: str, beam: int, **options) -> list:
         lines = self.complete(sources, beam=beam, **options)
-        variant = self.hub.task.settings.get("variant") or "default"
+        settings = self.hub.task.settings
+        variant = (settings.get("variant") if spec.name == settings.get("dataset") else None) or "default"
         return [spec.decode(line, decoder, None, source, variant=variant).value for line, source in zip(lines, sources)]
 
     def extract_relations(self, abstracts: Sequence[str], dataset: Optional[str] = None, decoder: str = "original",

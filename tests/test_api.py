@@ -7,7 +7,7 @@ from conftest import run_tool, task_abstracts
 
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.api import InputTooLongError, Triple
-from biogpt_fairseq.downstream import get_task
+from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.textio import UserError
 
 
@@ -50,8 +50,8 @@ def test_sampling_is_seeded_by_torch(lm):
 def test_input_longer_than_the_positions_is_truncated_with_a_warning_or_refused(lm, tiny_pretrained, tiny_corpus,
                                                                                 data):
     long_text = " ".join(task_abstracts(data, limit_per_split=5))  # far more than 512 tokens
-    with pytest.warns(UserWarning, match=r"1 input\(s\) longer than the 503 tokens .*max_len=8 \(input 1: \d+ tokens\): "
-                                         "the last 503 tokens of each are used"):
+    with pytest.warns(UserWarning, match=r"1 input\(s\) longer than the 503 tokens .*max_len=8 \(input 1: \d+ "
+                                         "tokens\): the last 503 tokens of each are used"):
         out = lm.generate(["short", long_text], beam=1, max_len=8)
     assert len(out) == 2 and all(out)
     strict = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, on_overflow="error")
@@ -91,42 +91,37 @@ def test_a_hugging_face_directory_loads_and_generates_the_same(lm, tiny_pretrain
     assert from_hf.generate(prompts, beam=3, max_len=10) == lm.generate(prompts, beam=3, max_len=10)
 
 
-def test_task_methods_run_on_a_prompt_model(prompt_model, data):
-    assert prompt_model.is_prompt_model
+def test_task_methods_run_on_a_prompt_model_of_its_dataset(prompt_model):
+    assert prompt_model.is_prompt_model and prompt_model.dataset == "pubmedqa"  # from the checkpoint
     answers = prompt_model.answer(["Do statins reduce mortality?"] * 2, ["We studied 200 patients."] * 2,
-                                  beam=1, max_len=12)
-    assert len(answers) == 2 and all(a in ("yes", "no", "maybe", None) for a in answers)
-    labels = prompt_model.classify("Tumour cells evade apoptosis.", beam=1, max_len=12)
-    assert isinstance(labels, list)
-    triples = prompt_model.extract_relations(["Naloxone reverses the effect of clonidine."], task="ddi", beam=1,
-                                             max_len=12)
-    assert len(triples) == 1 and all(isinstance(t, Triple) for t in triples[0])
-    with pytest.raises(UserError, match="not a relation extraction task"):
-        prompt_model.extract_relations(["x"], task="hoc")
+                                  max_new_tokens=12)
+    assert len(answers) == 2 and all(a is None or isinstance(a, str) for a in answers)
+    with pytest.raises(UserError, match="fine-tuned on pubmedqa, not ddi"):
+        prompt_model.extract_relations(["Naloxone reverses the effect of clonidine."], dataset="ddi")
+    with pytest.raises(UserError, match="pubmedqa is not a labels dataset"):
+        prompt_model.classify("Tumour cells evade apoptosis.")
 
 
-def test_task_methods_decode_with_the_task_specs(prompt_model, data, monkeypatch):
-    """What the model says goes through the same spec decoders as bin/postprocess_rel.py."""
-    spec = get_task("ddi")
-    examples = [e for e in spec.examples(data / "DDI" / "raw", "test") if e.gold][:20]
-    seen = []
-
-    def say_the_gold(sources, **_):
-        seen.extend(sources)
-        return [e.target for e in examples]
-
-    monkeypatch.setattr(prompt_model, "generate", say_the_gold)
-    triples = prompt_model.extract_relations([e.source for e in examples], task="ddi")
-    assert [[tuple(t) for t in ts] for ts in triples] == [list(e.gold) for e in examples]
-    assert seen == [e.source for e in examples]
-    # PubMedQA: the source is built as in the data; the prompt residue is stripped before decoding
+def test_task_methods_decode_whole_sequences_with_the_specs(prompt_model, data, monkeypatch):
+    """What the model completes goes through the same spec decoders as bin/postprocess_rel.py, the
+    source built as in the data."""
     source = (data / "PubMedQA/raw/test.tsv").read_text(encoding="utf-8").splitlines()[0].split("\t")[0]
-    question, context = source[len("question: "):].split(" context: ", 1)
-    seen.clear()
-    monkeypatch.setattr(prompt_model, "generate", lambda sources, **_: seen.extend(sources) or [
-        "learned1 learned2 the answer to the question given the context is maybe."] * len(sources))
-    assert prompt_model.answer(question, context) == "maybe"
-    assert seen == [source]
-    monkeypatch.setattr(prompt_model, "generate", lambda sources, **_: [
-        "the type of this document is resisting cell death|inducing angiogenesis."] * len(sources))
+    question, rest = source[len("question: "):].split(" context: ", 1)
+    context, long_answer = rest.split(" answer: ", 1)
+    seen = []
+    monkeypatch.setattr(prompt_model, "complete", lambda sources, **_: seen.extend(sources) or [
+        s + " learned1 learned2 the answer to the question given the context is maybe." for s in sources])
+    assert prompt_model.answer(question, context, long_answer) == "maybe"
+    built = get_dataset("pubmedqa").api_source(question, context, long_answer)
+    assert seen == [built] and built == (source.lower() if source.endswith(".") else source.lower() + ".")
+    monkeypatch.setattr(prompt_model, "complete", lambda sources, **_: [
+        "x learned1 the type of this document is resisting cell death|inducing angiogenesis."] * len(sources))
+    monkeypatch.setattr(prompt_model, "dataset", "hoc")
     assert prompt_model.classify(["a", "b"]) == [["resisting cell death", "inducing angiogenesis"]] * 2
+    spec = get_dataset("ddi")
+    examples = [e for e in spec.examples(data / "DDI" / "raw", "test") if e.gold][:20]
+    monkeypatch.setattr(prompt_model, "dataset", "ddi")
+    monkeypatch.setattr(prompt_model, "complete", lambda sources, **_: [
+        f"{s} learned1 {e.target}" for s, e in zip(sources, examples)])
+    triples = prompt_model.extract_relations([e.source for e in examples])
+    assert [[tuple(t) for t in ts] for ts in triples] == [list(e.gold) for e in examples]

@@ -1,128 +1,143 @@
-"""Downstream specs: gold round trips, the decode/score CLIs at 100% on gold, hand-computed metrics."""
+"""Dataset specs: building, the two decoders, the scorers' rules on hand-made cases, the CLIs."""
 import json
+import math
+import sys
 
 import pytest
 from conftest import REPO, run_tool
 
-from biogpt_fairseq.downstream import TASKS
-from biogpt_fairseq.downstream.base import Context, micro_prf
+from biogpt_fairseq.downstream import DATASETS, get_dataset
+from biogpt_fairseq.downstream.build import build
 from biogpt_fairseq.downstream.postprocess import decode_all
+from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match, java_double, label_micro_f1
 from biogpt_fairseq.textio import UserError
 
 
 def bin_tool(name, *args, check=True):
-    import sys
-
     return run_tool(sys.executable, REPO / "bin" / name, *args, check=check)
 
 
-def _comparable(task, value):
-    return [task.normalize(t) for t in value] if task.output_key == "triples" else value
+def comparable(spec, value):
+    if spec.kind == "triples":
+        return [tuple(" ".join(part.lower().split()) for part in
+                      ((t["head"], t["relation"], t["tail"]) if isinstance(t, dict) else t)) for t in value]
+    return value
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_every_gold_target_of_every_split_decodes_back(data, name):
-    task = TASKS[name]
-    raw = data / task.dataset / "raw"
-    for split in task.raw_splits:
-        entities = task.load_entities(raw / task.raw_splits[split]) if name == "bc5cdr" else None
-        n = 0
-        for example in task.examples(raw, split):
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_every_gold_target_decodes_back_with_the_robust_decoder(data, name):
+    spec = get_dataset(name)
+    raw = data / spec.folder / "raw"
+    original_failures = n = 0
+    for split in spec.raw_files:
+        resources = spec.decoding_resources(raw, split, decoder="robust") if name == "bc5cdr" else None
+        for example in spec.examples(raw, split):
             if not example.target:
                 continue
-            known = None
-            if entities:
-                known = {slot: set(names) for slot, names in task.entities_for(entities, example.id).items()}
-            parsed, value = task.decode(example.target, Context(source=example.source, known=known))
-            assert parsed and _comparable(task, value) == _comparable(task, example.gold), (split, example.id)
+            document = resources.for_document(example.id) if resources else None
+            decoded = spec.decode(example.target, "robust", document, example.source)
+            assert decoded.parsed and comparable(spec, decoded.value) == comparable(spec, example.gold), (split, example.id)
+            original = spec.decode(example.target, "original", document, example.source)
+            original_failures += comparable(spec, original.value) != comparable(spec, example.gold)
             n += 1
-        assert n > 0
+    assert n > 0
+    # The original's greedy regex cuts a name containing ' and ' at its last ' and ' (measured)
+    assert original_failures == {"bc5cdr": 19, "ddi": 0, "kd-dti": 4, "pubmedqa": 0, "hoc": 0}[name]
 
 
-GOLD = {
-    "bc5cdr": ("test", "CDR_TestSet.PubTator.txt", "f1"),
-    "ddi": ("test", "test.json", "f1"),
-    "kd-dti": ("test", "test.json", "f1"),
-    "pubmedqa": ("test", "test.tsv", "accuracy"),
-    "hoc": ("test", "test.tsv", "micro_f1"),
-}
+def test_build_reports_skipped_documents_and_writes_a_manifest(data, tmp_path, capfd):
+    manifest = build("ddi", data, tmp_path, splits=["train"])
+    assert "ddi train: 469 examples from" in capfd.readouterr().err
+    assert manifest["splits"]["train"] == {"raw": "train.json", "gold": "train.json", "examples": 469,
+                                           "skipped_no_gold": 195}
+    assert json.loads((tmp_path / "manifest.json").read_text())["dataset"] == "ddi"
 
 
-@pytest.mark.parametrize("name", sorted(GOLD))
-def test_gold_targets_through_the_cli_score_100(data, tmp_path, name):
-    split, gold_file, metric = GOLD[name]
-    task = TASKS[name]
-    run_tool("biogpt_fairseq.downstream.build", name, "--data", data, "--out", tmp_path, "--splits", split)
-    x, y, ids = (tmp_path / f"{split}.{ext}" for ext in ("x", "y", "pmid"))
-    n_lines = len(y.read_text(encoding="utf-8").splitlines())
-    assert n_lines == len(x.read_text(encoding="utf-8").splitlines()) == len(ids.read_text().splitlines())
-    extra = ["--entities", data / "BC5CDR/raw/test.json"] if name == "bc5cdr" else []
-    bin_tool("postprocess_rel.py", name, y, "--out", tmp_path / "pred.jsonl", "--pmids", ids, "--source", x, *extra)
-    decoded = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
-    assert len(decoded) == n_lines and all(d["parsed"] for d in decoded)
-    assert [d["pmid"] for d in decoded] == ids.read_text().splitlines()
-    result = bin_tool("evaluate.py", name, "--pred", tmp_path / "pred.jsonl", "--gold", data / task.dataset / "raw" / gold_file)
-    metrics = json.loads(result.stdout)
-    assert metrics[metric] == pytest.approx(100.0), metrics
+def test_kd_dti_trains_on_the_released_valid_split_without_train_json(data, tmp_path, capfd):
+    manifest = build("kd-dti", data, tmp_path, splits=["train", "valid"])
+    assert "(no train.json: built from valid.json)" in capfd.readouterr().err
+    assert manifest["splits"]["train"]["raw"] == "valid.json"
+    assert (tmp_path / "train.y").read_bytes() == (tmp_path / "valid.y").read_bytes()
 
 
-def test_bc5cdr_split_level_entity_map_has_a_measured_ceiling(data, tmp_path):
-    """The original maps names through one map per split; the same mention can mean different
-    MeSH ids in different documents, so even the gold targets lose 12 of 1,066 relations."""
-    run_tool("biogpt_fairseq.downstream.build", "bc5cdr", "--data", data, "--out", tmp_path, "--splits", "test")
-    bin_tool("postprocess_rel.py", "bc5cdr", tmp_path / "test.y", "--out", tmp_path / "pred.jsonl",
-             "--pmids", tmp_path / "test.pmid", "--entities", data / "BC5CDR/raw/test.entities.json")
-    metrics = json.loads(bin_tool("evaluate.py", "bc5cdr", "--pred", tmp_path / "pred.jsonl",
-                                  "--gold", data / "BC5CDR/raw/CDR_TestSet.PubTator.txt").stdout)
-    assert (metrics["n_correct"], metrics["n_gold"]) == (1054, 1066)
-    assert metrics["f1"] == pytest.approx(98.92, abs=0.01)
+def test_hoc_trains_on_all_of_train_and_validates_on_the_released_valid(data, tmp_path):
+    manifest = build("hoc", data, tmp_path)
+    assert [manifest["splits"][s]["examples"] for s in ("train", "valid", "test")] == [9972, 4947, 4947]
+    assert not (tmp_path / "train.pmid").exists()
 
 
-def test_builder_skips_and_reports_documents_without_gold(data, tmp_path):
-    result = run_tool("biogpt_fairseq.downstream.build", "ddi", "--data", data, "--out", tmp_path, "--splits", "train")
-    assert "ddi train: 469 examples, 195 documents without gold and 0 without text skipped" in result.stderr.decode()
+def test_pubmedqa_settings(data, tmp_path):
+    build("pubmedqa", data, tmp_path / "free", splits=["test"])
+    build("pubmedqa", data, tmp_path / "required", splits=["test"], variant="reasoning-required")
+    free = (tmp_path / "free" / "test.x").read_text(encoding="utf-8").splitlines()
+    required = (tmp_path / "required" / "test.x").read_text(encoding="utf-8").splitlines()
+    assert all(" answer: " in line for line in free) and not any(" answer: " in line for line in required)
+    assert all(line == line.lower() and line.endswith(".") for line in free + required)
+    assert all(f.startswith(r[:-1]) for f, r in zip(free, required))
+    assert (tmp_path / "free" / "test.y").read_bytes() == (tmp_path / "required" / "test.y").read_bytes()
 
 
-def test_hoc_validation_is_carved_from_train_not_the_test_copy(data):
-    hoc = TASKS["hoc"]
-    raw = data / "HoC/raw"
-    train, valid = list(hoc.examples(raw, "train")), list(hoc.examples(raw, "valid"))
-    assert len(train) + len(valid) == 9972 and len(valid) == 998
-    assert not {e.source for e in valid} & {e.source for e in hoc.examples(raw, "test")} - {e.source for e in train}
+def test_the_two_decoders_on_names_containing_and():
+    bc5cdr = get_dataset("bc5cdr")
+    line = "learned1 learned2 the relation between sodium and potassium citrate and nausea and vomiting exists."
+    maps = {"head": {"sodium and potassium citrate": "C1"}, "tail": {"nausea and vomiting": "D1"}}
+    # The original's greedy regex splits at the last ' and ', and maps names as written
+    original = bc5cdr.decode(line, "original", maps)
+    assert [(t["head"], t["tail"], t["head_id"], t["tail_id"]) for t in original.value] == \
+        [("sodium and potassium citrate and nausea", "vomiting", "-1", "-1")]
+    robust = bc5cdr.decode(line, "robust", maps)
+    assert [(t["head"], t["tail"], t["head_id"], t["tail_id"]) for t in robust.value] == \
+        [("sodium and potassium citrate", "nausea and vomiting", "C1", "D1")]
 
 
-def test_relation_decoding_resolves_and_inside_names():
-    bc5cdr = TASKS["bc5cdr"]
-    sentence = "learned1 learned2 the relation between sodium and potassium citrate and nausea and vomiting exists."
-    # The original's greedy regex splits at the last ' and ':
-    assert bc5cdr.decode(sentence)[1] == [("sodium and potassium citrate and nausea", "CID", "vomiting")]
-    known = {"head": {"sodium and potassium citrate"}, "tail": {"nausea and vomiting"}}
-    assert bc5cdr.decode(sentence, Context(known=known)) == (True, [("sodium and potassium citrate", "CID", "nausea and vomiting")])
+def test_the_original_decoders_quirks_are_kept():
+    ddi, pubmedqa, hoc = get_dataset("ddi"), get_dataset("pubmedqa"), get_dataset("hoc")
+    # the prompt is stripped up to its last token; without it, a hard prompt phrase is searched anywhere;
+    # only the first pattern that occurs is tried
+    answer = "the interaction between a and b is effect."
+    assert ddi.decode(f"x learned8 learned9 {answer}").value == [{"head": "a", "relation": "effect", "tail": "b"}]
+    assert ddi.decode(f"x in conclusion, y in conclusion, {answer}").value == [{"head": "a", "relation": "effect", "tail": "b"}]
+    assert not ddi.decode(f"x learned9 y in conclusion, {answer}").parsed
+    # case matters to the templates; the answer is everything after the phrase
+    assert not pubmedqa.decode("The answer to the question given the context is yes.").parsed
+    assert pubmedqa.decode("the answer to the question given the context is yes, clearly.").value == "yes, clearly"
+    assert hoc.decode("the type of this document is empty..").value == ["empty."]
+    # the robust decoders accept what the templates mean
+    assert pubmedqa.decode("The answer to the question given the context is yes, clearly.", "robust").value == "yes"
+    assert hoc.decode("learned1 the type of this document is empty..", "robust").value == ["empty"]
 
 
 def test_unparseable_lines_are_kept_marked_and_counted(tmp_path):
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("the interaction between aspirin and warfarin is effect.\nno relation here\n\n")
-    result = bin_tool("postprocess_rel.py", "ddi", hyps, "--out", tmp_path / "o.jsonl")
+    (tmp_path / "ids").write_text("1\n2\n3\n")
+    result = bin_tool("postprocess_rel.py", "ddi", hyps, "--out", tmp_path / "o.jsonl", "--pmids", tmp_path / "ids")
     rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [r["parsed"] for r in rows] == [True, False, False] and rows[1]["triples"] == []
     assert rows[0]["triples"] == [{"head": "aspirin", "relation": "effect", "tail": "warfarin"}]
-    assert "3 hypotheses, 1 parsed, 2 unparsed" in result.stderr.decode()
+    assert "failed = 2, total = 3" in result.stderr.decode()
 
 
-def test_fairseq_generate_output_is_put_back_in_order_and_detokenized(tmp_path):
+def test_fairseq_generate_output_is_put_back_in_order_as_whole_lines(tmp_path):
     generate = tmp_path / "gen.out"
     generate.write_text(
-        "S-1\tdoes it work ?\n"
+        "S-1\tdoes it work? learned1 learned2\n"
         "H-1\t-0.3\tthe answer to the question given the context is no .\n"
-        "S-0\tquestion two\n"
-        "H-0\t-0.2\tlearned1 learned2 the ans@@ wer to the question given the context is y@@ es .\n"
+        "D-1\t-0.3\tthe answer to the question given the context is no.\n"
+        "S-0\tquestion two learned1 learned2\n"
+        "H-0\t-0.2\tthe answer to the question given the context is yes .\n"
+        "D-0\t-0.2\tthe answer to the question given the context is yes.\n"
         "2026-11-24 | INFO | fairseq_cli.generate | Translated 2 sentences\n"
     )
     bin_tool("postprocess_rel.py", "pubmedqa", generate, "--out", tmp_path / "o.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [(r["id"], r["answer"]) for r in rows] == [(0, "yes"), (1, "no")]
-    assert rows[0]["hypothesis"] == "learned1 learned2 the answer to the question given the context is yes."
+    assert rows[0]["hypothesis"] == "question two learned1 learned2 the answer to the question given the context is yes."
+    # without --bpe/--tokenizer fairseq prints tokens: BPE is removed and the line detokenized
+    generate.write_text("S-0\tq@@ uestion learned1\nH-0\t-0.2\tthe answer to the question given the context is ye@@ s .\n")
+    bin_tool("postprocess_rel.py", "pubmedqa", generate, "--out", tmp_path / "o.jsonl")
+    row = json.loads((tmp_path / "o.jsonl").read_text())
+    assert row["hypothesis"] == "question learned1 the answer to the question given the context is yes." and row["parsed"]
 
 
 def test_misaligned_inputs_are_errors_naming_the_files(data, tmp_path):
@@ -132,105 +147,100 @@ def test_misaligned_inputs_are_errors_naming_the_files(data, tmp_path):
     result = bin_tool("postprocess_rel.py", "ddi", hyps, "--out", tmp_path / "o.jsonl", "--pmids", pmids, check=False)
     assert result.returncode == 2 and "ids.pmid: 1 lines, but" in result.stderr.decode() and "hyps.txt has 2" in result.stderr.decode()
     assert not (tmp_path / "o.jsonl").exists()
-    (tmp_path / "p.jsonl").write_text('{"id": 0, "pmid": "1", "answer": "yes"}\n')
-    result = bin_tool("evaluate.py", "pubmedqa", "--pred", tmp_path / "p.jsonl", "--gold", data / "PubMedQA/raw/test.tsv", check=False)
+    result = bin_tool("postprocess_rel.py", "ddi", hyps, "--out", tmp_path / "o.jsonl", check=False)
+    assert result.returncode == 2 and "ddi predictions need the split's ids" in result.stderr.decode()
+    (tmp_path / "p.jsonl").write_text('{"id": 0, "answer": "yes"}\n')
+    result = bin_tool("evaluate.py", "pubmedqa", tmp_path / "p.jsonl", "--gold", data / "PubMedQA/raw/test.tsv", check=False)
     assert result.returncode == 2 and "1 predictions for 500 gold lines" in result.stderr.decode()
-    (tmp_path / "bad.jsonl").write_text('{"id": 0, "pmid": "1", "answer": "yes"}\n{"id": 1,\n')
-    result = bin_tool("evaluate.py", "pubmedqa", "--pred", tmp_path / "bad.jsonl", "--gold", data / "PubMedQA/raw/test.tsv", check=False)
+    (tmp_path / "bad.jsonl").write_text('{"id": 0, "answer": "yes"}\n{"id": 1,\n')
+    result = bin_tool("evaluate.py", "pubmedqa", tmp_path / "bad.jsonl", "--gold", data / "PubMedQA/raw/test.tsv", check=False)
     assert result.returncode == 2 and "bad.jsonl:2: invalid JSON" in result.stderr.decode()
 
 
-def test_micro_prf_hand_computed():
-    predicted = {"d1": {("a", "r", "b"), ("a", "r", "c")}, "d3": {("x", "r", "y")}}
-    gold = {"d1": {("a", "r", "b")}, "d2": {("p", "r", "q"), ("p", "r", "s")}}
-    scores = micro_prf(predicted, gold)
-    # 1 correct of 3 predicted, of 3 gold: P = R = F1 = 1/3
-    assert (scores["n_correct"], scores["n_predicted"], scores["n_gold"]) == (1, 3, 3)
-    assert scores["precision"] == pytest.approx(100 / 3) and scores["f1"] == pytest.approx(100 / 3)
+def test_a_contradicting_dataset_or_variant_is_an_error(data, tmp_path):
+    build("ddi", data, tmp_path, splits=["test"])
+    (tmp_path / "h.txt").write_text("x\n" * 191)
+    for args, message in [(["kd-dti", tmp_path / "h.txt"], "dataset 'kd-dti' contradicts"),
+                          ([tmp_path / "h.txt", "--variant", "is-of"], "--variant 'is-of' contradicts")]:
+        result = bin_tool("postprocess_rel.py", *args, "--data-bin", tmp_path, check=False)
+        assert result.returncode == 2 and message in result.stderr.decode() and "which records" in result.stderr.decode()
 
 
-def test_bc5cdr_scores_like_the_biocreative_evaluator(tmp_path):
+def test_hard_match_hand_computed():
+    golden = {"d1": {"triples": [{"drug": "Aspirin", "target": "Warfarin", "interaction": "effect"},
+                                 {"drug": "insulin", "target": "PPAR-gamma type 2 (PPARG)", "interaction": "agonist"}]},
+              "d2": {"triples": [{"drug": "a", "target": "b", "interaction": "int"}]}}
+    rows = [{"pmid": "d1", "triples": [{"head": "aspirin", "relation": "effect", "tail": "warfarin"},
+                                       {"head": "insulin", "relation": "agonist", "tail": "PPARG"}]},
+            {"pmid": "d2", "triples": [{"head": "failed", "relation": "x", "tail": "y"}]},  # the original's marker
+            {"pmid": "d9", "triples": [{"head": "a", "relation": "int", "tail": "b"}]}]  # not in the gold: missing
+    f = hard_match(rows, golden, "gold.json")
+    # d1: names lower-cased and squeezed; 'PPARG' matches the bracketed abbreviation -> P = R = 1
+    # d2: nothing predicted -> P = 0 (1 if gold were empty too), R = 0
+    assert (f["num sample"], f["missing"], f["num_pred"], f["num_gold tp"]) == (2, 1, 2, 3)
+    assert (f["tp p"], f["tp r"], f["tp micro f1"], f["tp macro f1"]) == (0.5, 0.5, 0.5, 0.5)
+    # ontology level: 2 of 2 predicted triples right (bracket rule), 2 of 3 gold found
+    assert (f["all p"], f["all r"]) == (1.0, 2 / 3)
+
+
+def test_the_cdr_evaluators_rules(tmp_path):
     gold = tmp_path / "gold.PubTator"
-    gold.write_text("1|t|T\n1|a|A\n1\t0\t4\tx\tChemical\tC1\n1\tCID\tC1\tD1\n1\tCID\tC2\tD2\n\n2\tCID\tC3\tD3\n")
-    pred = [{"pmid": "1", "triples": [{"head_id": "C1", "tail_id": "D1"}, {"head_id": "C1", "tail_id": "D1"},
-                                      {"head_id": "C9", "tail_id": "D9"}, {"head_id": None, "tail_id": "D2"}]},
-            {"pmid": "2", "triples": [{"head_id": "C3", "tail_id": "D4"}]}]
-    scores = TASKS["bc5cdr"].evaluate(pred, gold)
-    # predicted set {1:C1-D1, 1:C9-D9, 2:C3-D4} (duplicates count once, unmapped dropped); gold 3; correct 1
-    assert (scores["n_correct"], scores["n_predicted"], scores["n_gold"]) == (1, 3, 3)
-    assert scores["n_documents_without_prediction"] == 0
-    assert TASKS["bc5cdr"].evaluate(pred[:1], gold)["n_documents_without_prediction"] == 1  # doc 2: counted
-    with pytest.raises(UserError, match="1 document.* that .*gold.PubTator does not have .e.g. 3"):
-        TASKS["bc5cdr"].evaluate(pred + [{"pmid": "3", "triples": []}], gold)
+    gold.write_text("1|t|T\n1|a|A\n1\t0\t4\tx\tChemical\tC1\n1\tCID\tC1\tD1\n1\tCID\tMESH:C2\tD2\n\n"
+                    "2\tCID\tC3\tD3\n\n3|t|no relations here\n")
+    relations = [("1", "C1", "D1"), ("1", "MESH:C1", "D1"),  # duplicates, MESH: prefixed or not: one relation
+                 ("1", "C2", "D2"), ("1", "-1", "D2"), ("1", "-1", "D2"),  # -1 is an id ('null'): one FP
+                 ("2", "C3", "D4"), ("3", "C1", "D1"), ("4", "C1", "D1")]  # docs without gold CID: dropped
+    f = cid_relations(relations, gold)
+    assert (f["TP"], f["FP"], f["FN"]) == (2, 2, 1)
+    assert cid_report(f) == ("TP: 2\nFP: 2\nFN: 1\nPrecision: 0.5\nRecall: 0.6666666666666666\n"
+                             "F-score: 0.5714285714285715")
+    nothing = cid_relations([], gold)
+    assert math.isnan(nothing["Precision"]) and math.isnan(nothing["F-score"]) and nothing["Recall"] == 0.0
+    assert [java_double(x) for x in (1.0, 0.4, 9.380863039399625e-4, 1e7, 123.0)] == \
+        ["1.0", "0.4", "9.380863039399625E-4", "1.0E7", "123.0"]
 
 
-def test_pubmedqa_accuracy_and_macro_f1_hand_computed(tmp_path):
-    gold = tmp_path / "g.tsv"
-    gold.write_text("question: q context: c\tyes\nquestion: q context: c\tno\n"
-                    "question: q context: c\tmaybe\nquestion: q context: c\tyes\n")
-    pred = [{"pmid": str(i), "answer": a} for i, a in enumerate(["yes", "yes", "maybe", None])]
-    scores = TASKS["pubmedqa"].evaluate(pred, gold)
-    assert scores["accuracy"] == 50.0 and scores["n_unparsed"] == 1
-    # yes: P 1/2 R 1/2 F 1/2; no: 0; maybe: 1 -> macro 0.5
-    assert scores["macro_f1"] == pytest.approx(50.0)
+def test_label_micro_f1_ignores_unknown_labels():
+    classes = {"a", "b", "empty"}
+    f = label_micro_f1([["a", "zzz"], ["failed"], ["empty", "b"]], [["a"], ["b"], ["empty"]], classes)
+    assert (f["tp"], f["fp"], f["fn"]) == (2, 1, 1) and f["micro f1"] == pytest.approx(2 / 3)
 
 
-def test_hoc_counts_empty_as_a_class_by_default_and_not_in_the_clean_variant(tmp_path):
-    gold = tmp_path / "g.tsv"
-    gold.write_text("s1\tempty\n\ns2\tinducing angiogenesis|resisting cell death\n")
-    pred = [{"pmid": "1", "labels": ["empty"]}, {"pmid": "3", "labels": ["inducing angiogenesis", "cellular energetics"]}]
-    original = TASKS["hoc"].evaluate(pred, gold)
-    hallmarks = TASKS["hoc"].evaluate(pred, gold, variant="hallmarks")
-    # original: correct {empty, angiogenesis} = 2 of 3 predicted, 3 gold -> 2/3
-    assert original["micro_f1"] == pytest.approx(200 / 3)
-    # hallmarks only: 1 correct of 2 predicted, 2 gold -> 1/2
-    assert hallmarks["micro_f1"] == pytest.approx(50.0)
-
-
-def test_bc5cdr_pubtator_output(data, tmp_path):
+def test_bc5cdr_pubtator_output_keeps_unmapped_names_as_the_original(data, tmp_path):
     hyps = tmp_path / "h.txt"
     hyps.write_text("the relation between famotidine and delirium exists; the relation between unknownium and delirium exists.\n")
     pmids = tmp_path / "ids.pmid"
     pmids.write_text("8701013\n")
     result = bin_tool("postprocess_rel.py", "bc5cdr", hyps, "--out", tmp_path / "o.jsonl", "--pmids", pmids,
                       "--entities", data / "BC5CDR/raw/test.entities.json", "--pubtator", tmp_path / "o.PubTator")
-    assert (tmp_path / "o.PubTator").read_text() == "8701013\tCID\tD015738\tD003693\t1.0\n"
-    assert "1 CID relations written, 1 with a name not in" in result.stderr.decode()
+    assert (tmp_path / "o.PubTator").read_text() == "8701013\tCID\tD015738\tD003693\t1.0\n8701013\tCID\t-1\tD003693\t1.0\n"
+    assert "2 CID relations written" in result.stderr.decode() and "1 with a name the entity map lacks" in result.stderr.decode()
+    # the original's PubTator predictions score directly
+    result = bin_tool("evaluate.py", "bc5cdr", tmp_path / "o.PubTator", "--gold", data / "BC5CDR/raw/CDR_TestSet.PubTator.txt")
+    assert json.loads(result.stdout)["TP"] == 1
 
 
-def test_decode_all_matches_the_cli_row_format():
-    rows = decode_all("hoc", ["the type of this document is empty."])
-    assert rows == [{"id": 0, "pmid": "0", "parsed": True, "labels": ["empty"],
-                     "hypothesis": "the type of this document is empty."}]
+def test_decode_all_row_format():
+    rows = decode_all(get_dataset("hoc"), ["the type of this document is empty."])
+    assert rows == [{"id": 0, "parsed": True, "labels": ["empty"], "hypothesis": "the type of this document is empty."}]
+    with pytest.raises(UserError, match="unknown decoder"):
+        decode_all(get_dataset("hoc"), ["x"], decoder="clever")
 
 
-@pytest.mark.parametrize("name, max_failures", [("ddi", 1), ("kd-dti", 6)])
-def test_is_of_form_round_trips_all_but_its_measured_ambiguities(data, name, max_failures):
-    """'X is the inhibitor of Y' is ambiguous where names contain ' of ' (and for the label
-    'product of'); the paper's default form round-trips every gold document."""
-    task = TASKS[name].with_form("is-of")
-    raw = data / task.dataset / "raw"
+@pytest.mark.parametrize("name, failures_measured", [("ddi", 1), ("kd-dti", 11)])
+def test_is_of_variant_round_trips_all_but_its_measured_ambiguities(data, name, failures_measured):
+    """'X is the inhibitor of Y' is ambiguous where names contain ' of ' and for the label 'product of'
+    (10 of KD-DTI's 11: 'X is the product of of Y' splits as 'product' + 'of Y')."""
+    spec = get_dataset(name)
+    raw = data / spec.folder / "raw"
     failures = n = 0
-    for split in task.raw_splits:
-        for example in task.examples(raw, split):
+    for split in spec.raw_files:
+        for example in spec.examples(raw, split, "is-of"):
             if not example.target:
                 continue
             n += 1
-            parsed, value = task.decode(example.target, Context(source=example.source))
-            failures += not parsed or _comparable(task, value) != _comparable(task, example.gold)
-    assert n > 700 and failures <= max_failures
-
-
-def test_is_of_form_through_build_and_postprocess(data, tmp_path):
-    result = run_tool("biogpt_fairseq.downstream.build", "kd-dti", "--data", data, "--out", tmp_path,
-                      "--splits", "test", "--form", "is-of")
-    first = (tmp_path / "test.y").read_text().splitlines()[0]
-    assert first.startswith("Psoralen is the inhibitor of Monoamine oxidase type A (MAO-A); ")
-    bin_tool("postprocess_rel.py", "kd-dti", tmp_path / "test.y", "--out", tmp_path / "o.jsonl", "--form", "is-of",
-             "--pmids", tmp_path / "test.pmid", "--source", tmp_path / "test.x")
-    metrics = json.loads(bin_tool("evaluate.py", "kd-dti", "--pred", tmp_path / "o.jsonl",
-                                  "--gold", data / "KD-DTI/raw/test.json").stdout)
-    assert metrics["f1"] > 99.9
-    result = run_tool("biogpt_fairseq.downstream.build", "bc5cdr", "--data", data, "--out", tmp_path,
-                      "--form", "is-of", check=False)
-    assert result.returncode == 2 and "bc5cdr has no target form 'is-of'" in result.stderr.decode()
+            decoded = spec.decode(example.target, "robust", None, example.source, variant="is-of")
+            failures += not decoded.parsed or comparable(spec, decoded.value) != comparable(spec, example.gold)
+    assert n > 700 and failures == failures_measured
+    with pytest.raises(UserError, match="bc5cdr has no variant 'is-of'"):
+        list(get_dataset("bc5cdr").examples(data / "BC5CDR/raw", "test", "is-of"))

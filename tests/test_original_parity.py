@@ -22,7 +22,6 @@ from hypothesis_variants import all_variants
 
 from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.downstream.build import build
-from biogpt_fairseq.downstream.evaluate import report
 from biogpt_fairseq.downstream.postprocess import decode_all, read_hypotheses
 
 DATA = Path(__file__).parent / "data"
@@ -81,7 +80,7 @@ def test_decoding_and_scores_equal_the_original_on_generated_variants(dataset, d
         original = ORIGINAL_DECODING[dataset][name]
         assert (len(rows), sum(not r["parsed"] for r in rows)) == (original["total"], original["failed"]), name
         assert extracted(dataset, rows) == original["extracted"], name
-        assert report(spec, spec.score(rows, raw / spec.gold_files["test"])) == original["report"], name
+        assert spec.report(spec.score(rows, raw / spec.gold_files["test"])) == original["report"], name
 
 
 def test_the_command_line_gives_the_original_report(data, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 from biogpt_fairseq.downstream import DATASETS
 from biogpt_fairseq.downstream import manifest as manifest_file
 from biogpt_fairseq.downstream.postprocess import dataset_and_file, resolve_dataset
-from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match_report, read_cid_relations
+from biogpt_fairseq.downstream.scoring import cid_relations, read_cid_relations
 from biogpt_fairseq.textio import UserError, read_lines, run_cli
 
 
@@ -43,15 +43,6 @@ def read_predictions(path: str, spec) -> list:
                 raise UserError(f"{path}:{lineno}: no {field!r} (was it decoded for another dataset?)")
         rows.append(row)
     return rows
-
-
-def report(spec, figures: dict) -> str:
-    if spec.name == "bc5cdr":
-        return cid_report(figures)
-    if spec.kind == "triples":
-        return hard_match_report(figures)
-    name, value = spec.headline(figures)
-    return repr(value)
 
 
 def main(argv=None) -> int:
@@ -83,7 +74,7 @@ def main(argv=None) -> int:
         figures = cid_relations(read_cid_relations(Path(predictions_path)), Path(gold))
     else:
         figures = spec.score(read_predictions(predictions_path, spec), Path(gold), classes=args.classes)
-    print(report(spec, figures), file=sys.stderr)
+    print(spec.report(figures), file=sys.stderr)
     print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v
                                                 for k, v in figures.items()}}))
     return 0

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from biogpt_fairseq.downstream import DECODERS, get_dataset
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.evaluate import report
 from biogpt_fairseq.downstream.postprocess import decode_all, json_line
 from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
@@ -117,7 +116,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
         json.dump({"dataset": spec.name, "split": split, "checkpoint": str(path),
                    **{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}}, handle)
         handle.write("\n")
-    print(report(spec, figures))
+    print(spec.report(figures))
     return figures
 
 

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix
+from biogpt_fairseq.downstream.scoring import hard_match, hard_match_report
+from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, strip_final_period, strip_prompt_prefix
 from biogpt_fairseq.textio import UserError
 
 
@@ -99,11 +100,19 @@ class RelationTemplate:
                                                  for slot, value in c.items() if slot != "relation"))
 
 
-# Prompt residue the robust decoder removes anywhere: learned prompt tokens and the original's hard prompts.
+LEARNED_TOKEN = re.compile(r"\blearned\d+\b", re.I)
+# Prompt residue the robust decoder removes: learned prompt tokens anywhere, the original's hard prompts in front.
 PROMPT_RESIDUE = re.compile(r"\blearned\d+\b|^\s*(in conclusion ,?|we can conclude that|we have that)\s*", re.I)
 
 
 def strip_prompt_residue(text: str) -> str:
+    """The answer of a generated line: what follows the last learned prompt token (a whole line is
+    the source, the prompt and the answer), without prompt residue, on single spaces."""
+    last = None
+    for last in LEARNED_TOKEN.finditer(text):
+        pass
+    if last is not None:
+        text = text[last.end():]
     previous = None
     while previous != text:
         previous, text = text, PROMPT_RESIDUE.sub(" ", text)
@@ -174,13 +183,6 @@ class RelationSpec(DatasetSpec):
         lowered = source.lower()
         return lambda slot, value: bool(lowered) and value.lower() in lowered
 
-    def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
-        from biogpt_fairseq.downstream.scoring import hard_match
-
-        return hard_match(predictions, load_json(gold_path), gold_path)
-
-    def headline(self, figures: dict) -> Tuple[str, float]:
-        return "tp micro f1", figures["tp micro f1"]
 
 
 class DrugInteractionSpec(RelationSpec):
@@ -197,8 +199,6 @@ class DrugInteractionSpec(RelationSpec):
         raise NotImplementedError
 
     def examples(self, raw_dir, split, variant="default"):
-        from biogpt_fairseq.downstream.spec import Example
-
         path = self.raw_path(raw_dir, split)
         for doc_id, record in load_json(path).items():
             try:
@@ -215,3 +215,12 @@ class DrugInteractionSpec(RelationSpec):
     def documents(self, raw_dir, split):
         for doc_id, record in load_json(self.raw_path(raw_dir, split)).items():
             yield doc_id, self.content(record)
+
+    def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
+        return hard_match(predictions, load_json(gold_path), gold_path)
+
+    def headline(self, figures: dict) -> Tuple[str, float]:
+        return "tp micro f1", figures["tp micro f1"]
+
+    def report(self, figures: dict) -> str:
+        return hard_match_report(figures)

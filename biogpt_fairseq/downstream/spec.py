@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from biogpt_fairseq.textio import UserError
+from biogpt_fairseq.textio import UserError, read_lines
 
 DATASETS: Dict[str, "DatasetSpec"] = {}
 
@@ -70,6 +70,22 @@ def strip_prompt_prefix(line: str, prefixes: Sequence[str]) -> str:
         if re.search(pattern, line) is not None:
             return re.split(pattern, line)[-1].strip()
     return line
+
+
+def read_tsv(path: Path):
+    """(line number, source, label) of each record: the original skips empty lines and keeps the
+    first two tab-separated fields."""
+    for lineno, line in read_lines(str(path)):
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise UserError(f"{path}:{lineno}: expected a tab-separated source and label")
+        yield lineno, fields[0].strip(), fields[1].strip()
+
+
+def with_final_period(text: str) -> str:
+    return text if text.endswith(".") else text + "."
 
 
 # The original's prefix patterns; BC5CDR's has a space before the comma.
@@ -147,3 +163,7 @@ class DatasetSpec:
     def headline(self, figures: dict) -> Tuple[str, float]:
         """The figure the paper reports (name, value on the original's scale)."""
         raise NotImplementedError
+
+    def report(self, figures: dict) -> str:
+        """The figures as the original's scorer prints them (PubMedQA's and HoC's: the number)."""
+        return repr(self.headline(figures)[1])

@@ -10,27 +10,13 @@ from pathlib import Path
 
 from biogpt_fairseq.downstream.relations import strip_prompt_residue
 from biogpt_fairseq.downstream.scoring import accuracy, aligned, last_field_of_lines
-from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, register, strip_final_period, strip_prompt_prefix
-from biogpt_fairseq.textio import UserError, read_lines
+from biogpt_fairseq.downstream.spec import (
+    Decoded, DatasetSpec, Example, read_tsv, register, strip_final_period, strip_prompt_prefix, with_final_period,
+)
+from biogpt_fairseq.textio import UserError
 
 ANSWERS = ("yes", "no", "maybe")
 LONG_ANSWER = " answer: "
-
-
-def read_tsv(path: Path):
-    """(line number, source, label) of each record: the original skips empty lines and keeps the
-    first two tab-separated fields."""
-    for lineno, line in read_lines(str(path)):
-        if not line:
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise UserError(f"{path}:{lineno}: expected a tab-separated source and label")
-        yield lineno, fields[0].strip(), fields[1].strip()
-
-
-def with_final_period(text: str) -> str:
-    return text if text.endswith(".") else text + "."
 
 
 @register

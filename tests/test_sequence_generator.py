@@ -1,10 +1,14 @@
-"""Prefilled decoding (biogpt_fairseq/runtime/prefill.py) generates what fairseq's one-token-per-step decoding does."""
+"""BioGPT's sequence generator (prefilled decoding, checked length limits) generates what fairseq's does."""
+import copy
+
 import pytest
 import torch
 from conftest import task_abstracts
+from fairseq.sequence_generator import SequenceGenerator
+from omegaconf import open_dict
 
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.runtime.prefill import stock_decoding
+from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator, LengthLimitError
 
 SEARCHES = {
     "greedy": dict(beam=1),
@@ -13,7 +17,7 @@ SEARCHES = {
                                                                   no_repeat_ngram_size=2),
     "sampling": dict(beam=2, sampling=True, sampling_topk=20),
     "min_len, unk penalty": dict(beam=2, min_len=40, unk_penalty=1.5),
-    "length limit inside the prefix": dict(beam=2, max_len_a=0, max_len_b=12),
+    "a limit counting the prefix": dict(beam=2, max_len_a=0, max_len_b=70),
 }
 
 
@@ -31,14 +35,26 @@ def sentences(lm, data):
     return [torch.cat([lm.hub.encode(text)[:n], torch.tensor([eos])]) for text, n in zip(texts, lengths)]
 
 
+def generate(hub, sentences, generator_class, **search):
+    """hub.generate with the generator class chosen: hypotheses of each sentence, in input order."""
+    args = copy.deepcopy(hub.cfg.generation)
+    with open_dict(args):
+        for key, value in search.items():
+            setattr(args, key, value)
+    generator = hub.task.build_generator(hub.models, args, seq_gen_cls=generator_class)
+    results = []
+    for batch in hub._build_batches(sentences, skip_invalid_size_inputs=False):
+        results += zip(batch["id"].tolist(), hub.task.inference_step(generator, hub.models, batch))
+    return [hypos for _, hypos in sorted(results, key=lambda r: r[0])]
+
+
 def both(hub, sentences, **search):
-    """Hypotheses of the prefilled and of the stock decoding, with the same random state."""
+    """Hypotheses of BioGPT's generator and of fairseq's, with the same random state."""
     search = {"max_len_a": 1, "max_len_b": 16, **search}
     torch.manual_seed(0)
-    fast = hub.generate(sentences, **search)
+    fast = generate(hub, sentences, BioGPTSequenceGenerator, **search)
     torch.manual_seed(0)
-    with stock_decoding():
-        stock = hub.generate(sentences, **search)
+    stock = generate(hub, sentences, SequenceGenerator, **search)
     return fast, stock
 
 
@@ -80,11 +96,11 @@ def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
 
     monkeypatch.setattr(decoder, "forward", counted)
     same_length = [s[-21:] for s in sentences if len(s) > 21]  # 20 tokens + eos each
-    with stock_decoding():
-        lm.hub.generate(same_length, beam=3, max_len_a=0, max_len_b=30, min_len=30)
+    search = dict(beam=3, max_len_a=0, max_len_b=30, min_len=30)
+    generate(lm.hub, same_length, SequenceGenerator, **search)
     assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
     calls.clear()
-    lm.hub.generate(same_length, beam=3, max_len_a=0, max_len_b=30, min_len=30)
+    generate(lm.hub, same_length, BioGPTSequenceGenerator, **search)
     assert len(calls) == 1 + 11
     assert calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
 
@@ -95,10 +111,30 @@ def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, mon
     seen = []
     monkeypatch.setattr(decoder, "forward", lambda *args, _forward=decoder.forward, **kwargs: (
         seen.append(sum("forward" in m.__dict__ for m in linears)), _forward(*args, **kwargs))[1])
-    lm.hub.generate(sentences, beam=2, max_len_a=0, max_len_b=70)  # 16 rows a step: the oneDNN layers
+    search = dict(beam=2, max_len_a=0, max_len_b=70)  # 16 rows a step: the oneDNN layers
+    generate(lm.hub, sentences, BioGPTSequenceGenerator, **search)
     assert max(seen) == len(linears)
     assert not any("forward" in m.__dict__ for m in linears)
     with pytest.raises(RuntimeError):  # and after a search that fails
         monkeypatch.setattr(decoder, "forward", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError()))
-        lm.hub.generate(sentences, beam=2, max_len_a=0, max_len_b=70)
+        generate(lm.hub, sentences, BioGPTSequenceGenerator, **search)
     assert not any("forward" in m.__dict__ for m in linears)
+
+
+def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):
+    """fairseq's limit counts the whole sequence; one that ends inside a prefix used to crash."""
+    with pytest.raises(LengthLimitError, match=r"the length limit, 12 tokens .* leaves no room after a forced "
+                                               r"prefix \(prompted source\) of 60 tokens.*--max-len-a 1 --max-len-b N"):
+        generate(lm.hub, sentences, BioGPTSequenceGenerator, beam=2, max_len_a=0, max_len_b=12)
+
+
+def test_fairseq_generators_still_compile_with_torchscript_in_a_process_with_the_plugin(lm):
+    """The plugin changes decoding through its own generator class: fairseq's stays scriptable."""
+    from fairseq.models.transformer_lm import TransformerLanguageModel  # noqa: F401
+
+    import biogpt_fairseq.plugin  # noqa: F401
+
+    generator = SequenceGenerator([lm.hub.models[0]], lm.hub.task.target_dictionary, beam_size=2,
+                                  no_repeat_ngram_size=2)
+    torch.jit.script(generator.repeat_ngram_blocker)
+    assert type(generator.repeat_ngram_blocker).__name__ == "NGramRepeatBlock"

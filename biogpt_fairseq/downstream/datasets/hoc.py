@@ -6,10 +6,11 @@ loss: the recipe scores checkpoint_last.pt).
 """
 import re
 
-from biogpt_fairseq.downstream.pubmedqa import read_tsv, with_final_period
 from biogpt_fairseq.downstream.relations import strip_prompt_residue
 from biogpt_fairseq.downstream.scoring import aligned, label_micro_f1, last_field_of_lines
-from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, register, strip_final_period, strip_prompt_prefix
+from biogpt_fairseq.downstream.spec import (
+    Decoded, DatasetSpec, Example, read_tsv, register, strip_final_period, strip_prompt_prefix, with_final_period,
+)
 
 HALLMARKS = (
     "activating invasion and metastasis", "avoiding immune destruction", "cellular energetics",
@@ -57,7 +58,7 @@ class HoC(DatasetSpec):
         if decoder == "original":
             match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
             return Decoded(True, split_labels(match.group(1).strip())) if match else Decoded(False, [])
-        match = re.search(rf"{self.phrase} (.+?)\s*\.?\s*$", strip_prompt_residue(line).lower())
+        match = re.search(rf"{self.phrase} (.+?)[\s.]*$", strip_prompt_residue(line).lower())
         return Decoded(True, [l for l in split_labels(match.group(1)) if l]) if match else Decoded(False, [])
 
     def score(self, predictions, gold_path, classes="original", **options):

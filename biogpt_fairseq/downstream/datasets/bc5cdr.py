@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate, load_json, title_and_abstract
+from biogpt_fairseq.downstream.scoring import cid_relations, cid_report
 from biogpt_fairseq.downstream.spec import Example, register
 from biogpt_fairseq.textio import UserError
 
@@ -17,6 +18,14 @@ def longest_mention_per_id(mention2id: Dict[str, str]) -> Dict[str, str]:
         if entity_id not in id2mention or len(mention) > len(id2mention[entity_id]):
             id2mention[entity_id] = mention
     return id2mention
+
+
+def _normalized(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def _normalized_map(mention2id: Dict[str, str]) -> Dict[str, str]:
+    return {_normalized(mention): entity_id for mention, entity_id in mention2id.items()}
 
 
 class EntityMaps:
@@ -94,18 +103,18 @@ class BC5CDR(RelationSpec):
         triple = super().triple(slots, resources)
         if resources is not None:
             for slot, key in (("head", "head_id"), ("tail", "tail_id")):
-                name = slots[slot].lower() if robust else slots[slot]
-                triple[key] = resources[slot].get(name, UNMAPPED)
+                if robust:  # names as the model writes them: any case and spacing
+                    triple[key] = _normalized_map(resources[slot]).get(_normalized(slots[slot]), UNMAPPED)
+                else:
+                    triple[key] = resources[slot].get(slots[slot], UNMAPPED)
         return triple
 
     def plausibility(self, source, resources):
         if resources is None:
             return super().plausibility(source, resources)
-        return lambda slot, value: value.lower() in resources[slot]
+        return lambda slot, value: _normalized(value) in _normalized_map(resources[slot])
 
     def score(self, predictions, gold_path, **options):
-        from biogpt_fairseq.downstream.scoring import cid_relations
-
         relations = []
         for row in predictions:
             for triple in row["triples"]:
@@ -116,6 +125,9 @@ class BC5CDR(RelationSpec):
 
     def headline(self, figures) -> Tuple[str, float]:
         return "F-score", figures["F-score"]
+
+    def report(self, figures) -> str:
+        return cid_report(figures)
 
     def trivial_baseline(self, raw_dir, split):
         """Every chemical-disease pair the gold entity annotations of a document allow."""
