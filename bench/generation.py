@@ -7,11 +7,10 @@ A BioGPT-shaped model with the released 42,384-type vocabulary and random weight
 Hugging Face directory and converted to fairseq with `biogpt_fairseq.tools.convert`, so both systems hold
 the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
-Each mode is also timed against fairseq's stock decoding (one token per step, `stock_decoding()`),
-the figure before biogpt_fairseq/runtime/prefill.py.
+Each mode is also timed against fairseq's stock `SequenceGenerator` (one token per step), the figure
+before biogpt_fairseq/runtime/sequence_generator.py.
 """
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -72,17 +71,20 @@ def main() -> None:
           f"fp32 CPU, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ours, hf = build_pair(Path(args.data), args.layers, args.width, Path(tmp))
-        from biogpt_fairseq.runtime.prefill import stock_decoding
+        from fairseq.sequence_generator import SequenceGenerator
+
+        from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator
         all_prompts = prompts(ours, Path(args.data), 16)
         eos = ours.hub.task.dictionary.eos()
 
-        def fairseq_run(batch, beam, decoding=contextlib.nullcontext):
+        def fairseq_run(batch, beam, generator_class=BioGPTSequenceGenerator):
             def run():
-                with torch.no_grad(), decoding():
-                    # (hub.generate takes encoded sentences, which end with eos; the prompt is forced)
-                    results = ours.hub.generate([torch.cat([p, p.new([eos])]) for p in all_prompts[:batch]],
-                                                beam=beam, max_len_a=0, max_len_b=PROMPT + NEW, min_len=PROMPT + NEW)
-                run.outputs = [r[0]["tokens"][PROMPT:PROMPT + NEW].tolist() for r in results]
+                with torch.no_grad():
+                    # (the API's search: encoded sentences, which end with eos; the prompt is forced)
+                    results = ours._search([torch.cat([p, p.new([eos])]) for p in all_prompts[:batch]], beam,
+                                           max_len_a=0, max_len_b=PROMPT + NEW, min_len=PROMPT + NEW,
+                                           generator_class=generator_class)
+                run.outputs = [r["tokens"][PROMPT:PROMPT + NEW].tolist() for r in results]
                 return batch * NEW
             return run
 
@@ -99,7 +101,7 @@ def main() -> None:
 
         for name, batch, beam in [("greedy, batch 1", 1, 1), ("greedy, batch 16", 16, 1), ("beam 5, batch 1", 1, 5)]:
             ours_run, peer_run = fairseq_run(batch, beam), hf_run(batch, beam)
-            stock_run = fairseq_run(batch, beam, stock_decoding)
+            stock_run = fairseq_run(batch, beam, SequenceGenerator)
             result = interleaved(ours_run, peer_run, pairs=args.pairs)
             same = ours_run.outputs == peer_run.outputs
             report(f"{name} (new tokens/s){'' if beam > 1 else ', token-identical: ' + str(same)}", "tok/s",

@@ -155,10 +155,10 @@ class BioGPT:
         return [torch.cat([t[len(t) - 1 - room:-1], t[-1:]]) if len(t) - 1 > room else t for t in tokens]
 
     def _search(self, tokens: List[torch.Tensor], beam: int, allowed_text: Optional[str] = None,
-                **options) -> List[dict]:
-        """The best hypothesis of each input, in input order, from BioGPT's sequence generator;
-        with `allowed_text`, constrained to the source's tokens and that text's (the original's
-        ConstrainedGenerator)."""
+                generator_class=BioGPTSequenceGenerator, **options) -> List[dict]:
+        """The best hypothesis of each input, in input order, from BioGPT's sequence generator (or
+        `generator_class`, for comparisons); with `allowed_text`, constrained to the source's tokens
+        and that text's (the original's ConstrainedGenerator)."""
         if not tokens:
             return []
         gen_args = self.hub.cfg.generation.copy()
@@ -171,7 +171,7 @@ class BioGPT:
         allowed = None
         if allowed_text is not None:
             allowed = AllowedTokens(self.hub.encode(allowed_text), self.hub.task.dictionary.pad())
-        generator = self.hub.task.build_generator(self.hub.models, gen_args, seq_gen_cls=BioGPTSequenceGenerator,
+        generator = self.hub.task.build_generator(self.hub.models, gen_args, seq_gen_cls=generator_class,
                                                   prefix_allowed_tokens_fn=allowed)
         results = []
         with torch.no_grad(), warnings.catch_warnings():

@@ -14,7 +14,7 @@ FAIRSEQ   a fairseq checkout, or its tests/ directory; for example
               git -C FAIRSEQ_GIT archive v0.12.2 tests | tar x -C DIR
 TEST      test files or ids, relative to tests/ (`test_binaries.py::TestTranslation`);
           default: DEFAULT_TESTS below (generation, scoring, checkpoints, data
-          and four runs of the command-line tools; about N minutes a run on 2 cores)
+          and a few runs of the command-line tools: about 8 minutes in all on 2 cores)
 PYTEST_ARG  passed to both runs (`-- -k "not fp16"`, `-- -x`)
 --out DIR   keep both runs' logs and XML there (default: a temporary directory)
 
@@ -49,13 +49,14 @@ DEFAULT_TESTS = [
     "test_binarizer.py", "test_token_block_dataset.py", "test_concat_dataset.py",
     "test_multi_corpus_dataset.py", "test_resampling_dataset.py", "test_backtranslation_dataset.py",
     "test_noising.py", "test_utils.py", "test_metrics.py",
-    # the command-line tools (fairseq-train, -generate, -eval-lm: checkpoints saved,
-    # copied, resumed and loaded); the rest of test_binaries.py, about a minute a test
-    # on 2 cores, is left out of the default run
+    # the command-line tools (fairseq-train, -generate, -eval-lm): checkpoints saved,
+    # copied, resumed and loaded. The rest of test_binaries.py (translation, masked LM
+    # and the other LM architectures: about a minute a test on 2 cores) is left out.
     "test_binaries.py::TestLanguageModeling::test_transformer_lm",
     "test_binaries.py::TestLanguageModeling::test_fconv_lm",
     "test_binaries.py::TestTranslation::test_generation",
-    "test_reproducibility.py::TestReproducibility::test_mid_epoch_reproducibility",
+    "test_binaries.py::TestStories", "test_binaries.py::TestOptimizers",
+    "test_reproducibility.py",
 ]
 PYTEST_ARGS = ["-p", "no:cacheprovider", "--continue-on-collection-errors", "-q", "-rfE"]
 RUNNER = """import sys, pytest
@@ -103,10 +104,10 @@ def report(title: str, tests: list, plain: dict, plugin: dict) -> None:
     print(f"\n{title}: {len(tests)}")
     for test in tests:
         before, after = plain.get(test, ("missing", "")), plugin.get(test, ("missing", ""))
+        message = (after if after[0] != "passed" else before)[1].split("\n")[0]
         print(f"  {test}: {before[0]} without the plugin, {after[0]} with it")
-        message = (after if after[0] != "passed" else before)[1]
         if message:
-            print("    " + message.strip().replace("\n", "\n    ")[:1000])
+            print(f"    {message[:300]}")
 
 
 def main() -> int:
@@ -140,8 +141,8 @@ def main() -> int:
     gains = [t for t in plugin if plugin[t][0] == "passed" and plain.get(t, ("missing",))[0] != "passed"]
     report("Pass without the plugin, not with it (regressions)", regressions, plain, plugin)
     report("Pass with the plugin, not without it", gains, plain, plugin)
-    failing = sorted(t for t in plain if plain[t][0] in ("failed", "error") and plugin.get(t, ("",))[0] in ("failed", "error"))
-    print(f"\nFail in both runs: {len(failing)}" + "".join(f"\n  {t}" for t in failing))
+    failing = [t for t in plain if {plain[t][0], plugin.get(t, ("",))[0]} <= {"failed", "error"}]
+    report("Fail in both runs", failing, plain, plugin)
     return 1 if regressions else 0
 
 

@@ -145,11 +145,13 @@ def test_builder_json_records(tmp_path):
     (raw / "train.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     result = run_tool("biogpt_fairseq.downstream.build", "ddi", "--data", tmp_path, "--out", tmp_path / "out",
                       "--splits", "train")
-    assert "3 examples, 1 documents without gold and 1 without text skipped" in result.stderr.decode()
+    # as the original: a document without gold is left out, one without text kept; both counted
+    assert "4 examples from" in result.stderr.decode() and "1 documents without gold skipped, 1 with an empty " \
+        "source kept" in result.stderr.decode()
     x, y, ids = (tmp_path / "out" / f"train.{ext}" for ext in ("x", "y", "pmid"))
-    assert ids.read_text().split("\n") == ["1", "2", "3", ""]
-    assert len(x.read_text(encoding="utf-8").split("\n")) == len(y.read_text().split("\n")) == 4
-    assert x.read_text(encoding="utf-8").split("\n")[2] == "aspirin and warfarin split"
+    assert ids.read_text().split("\n") == ["1", "2", "3", "4", ""]
+    assert len(x.read_text(encoding="utf-8").split("\n")) == len(y.read_text().split("\n")) == 5
+    assert x.read_text(encoding="utf-8").split("\n")[2] == "aspirin and warfarin split"  # line breaks: spaces
     for content, message in [(b'{"1": {"abstract": "x"', "invalid JSON"), (b'{"1": "\xff"}', "invalid JSON"),
                              (b"", "invalid JSON"), (b'{"1": {"abstract": "x"}}', "record '1' has no 'triples'")]:
         (raw / "train.json").write_bytes(content)
@@ -161,8 +163,7 @@ def test_builder_json_records(tmp_path):
 def test_builder_tsv_records(tmp_path):
     raw = tmp_path / "PubMedQA" / "raw"
     raw.mkdir(parents=True)
-    cases = [(b"question: q context: c\tyes\nno tab here\n", "train.tsv:2: expected 2 tab-separated fields"),
-             (b"question: q context: c\tperhaps\n", "train.tsv:1: answer 'perhaps'"),
+    cases = [(b"question: q context: c\tyes\nno tab here\n", "train.tsv:2: expected a tab-separated source and label"),
              (b"question: q context: c\tyes\n\xff\tno\n", "train.tsv:2: invalid UTF-8"),
              (b"question: q \x00 context: c\tyes\n", "train.tsv:1: NUL byte")]
     for content, message in cases:
@@ -186,10 +187,12 @@ def test_postprocess_keeps_every_odd_line_marked(tmp_path):
     with open(hypotheses, "a", encoding="utf-8") as handle:
         handle.write("the interaction between aspirin and warfarin is effect. " * 20_000 + "\n")  # a 1 MB line
     n = len(ODD_LINES) + 1
-    result = postprocess("ddi", hypotheses, "--out", tmp_path / "pred.jsonl")
+    (tmp_path / "ids").write_text("".join(f"{i}\n" for i in range(n)))  # (a carriage return does not end a line)
+    result = postprocess("ddi", hypotheses, "--out", tmp_path / "pred.jsonl", "--pmids", tmp_path / "ids")
     rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == list(range(n)) and not any(r["parsed"] for r in rows)
-    assert f"{n} hypotheses, 0 parsed, {n} unparsed (kept, marked)" in result.stderr.decode()
+    assert [r["id"] for r in rows] == list(range(n)) and not any(r["parsed"] for r in rows[:-1])
+    assert rows[-1]["parsed"]  # the original's greedy regex takes the 1 MB line as one long triple, as it would
+    assert f"failed = {n - 1}, total = {n} (kept, marked)" in result.stderr.decode()
     assert rows[2]["hypothesis"] == "before\u2028after" and rows[3]["hypothesis"] == "before\rafter"
     assert len(rows[-1]["hypothesis"]) > 1_000_000  # no sentence a model writes: kept, marked, and fast
 
@@ -197,9 +200,9 @@ def test_postprocess_keeps_every_odd_line_marked(tmp_path):
 def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
     for content, message in BAD_BYTES:
         (tmp_path / "hyp.txt").write_bytes(content)
-        user_error(postprocess("ddi", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
+        user_error(postprocess("pubmedqa", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
                    f"hyp.txt{message}")
-    user_error(postprocess("ddi", tmp_path / "missing.txt", "--out", tmp_path / "p.jsonl", check=False),
+    user_error(postprocess("pubmedqa", tmp_path / "missing.txt", "--out", tmp_path / "p.jsonl", check=False),
                "missing.txt: no such file")
     (tmp_path / "hyp.txt").write_text("a\nb\n")
     for ids in ("1\n", "1\n2\n3\n"):
@@ -208,7 +211,7 @@ def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
                                check=False), "ids:", "but", "hyp.txt has 2 hypotheses")
     assert not (tmp_path / "p.jsonl").exists()
     (tmp_path / "empty.txt").write_text("")
-    postprocess("ddi", tmp_path / "empty.txt", "--out", tmp_path / "p.jsonl")
+    postprocess("pubmedqa", tmp_path / "empty.txt", "--out", tmp_path / "p.jsonl")
     assert (tmp_path / "p.jsonl").read_text() == ""
 
 
@@ -216,10 +219,13 @@ def test_postprocess_names_containing_and(tmp_path):
     (tmp_path / "hyp.txt").write_text("the interaction between tumor necrosis factor and interleukin 6 and "
                                       "aspirin is effect.\n")
     (tmp_path / "src.txt").write_text("Aspirin lowers tumor necrosis factor and interleukin 6 levels.\n")
-    postprocess("ddi", tmp_path / "hyp.txt", "--source", tmp_path / "src.txt", "--out", tmp_path / "p.jsonl")
-    row = json.loads((tmp_path / "p.jsonl").read_text())
-    assert row["triples"] == [{"head": "tumor necrosis factor and interleukin 6", "relation": "effect",
-                               "tail": "aspirin"}]
+    (tmp_path / "ids").write_text("1\n")
+    for decoder in ("original", "robust"):  # the greedy regex and the split the source supports agree here
+        postprocess("ddi", tmp_path / "hyp.txt", "--source", tmp_path / "src.txt", "--out", tmp_path / "p.jsonl",
+                    "--pmids", tmp_path / "ids", "--decoder", decoder)
+        row = json.loads((tmp_path / "p.jsonl").read_text())
+        assert row["triples"] == [{"head": "tumor necrosis factor and interleukin 6", "relation": "effect",
+                                   "tail": "aspirin"}], decoder
 
 
 # --- bin/evaluate.py --------------------------------------------------------------------------------
@@ -240,9 +246,13 @@ def test_evaluate_more_or_fewer_predictions_than_gold(data, tmp_path):
     (tmp_path / "p.jsonl").write_text(json.dumps({"pmid": with_gold[0], "triples": []}) + "\n")
     result = evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", ddi_gold)
     assert f"{len(with_gold) - 1} of the {len(with_gold)} documents with gold relations" in result.stderr.decode()
-    (tmp_path / "p.jsonl").write_text(json.dumps({"pmid": "not-a-ddi-document", "triples": []}) + "\n")
-    user_error(evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", ddi_gold, check=False),
-               "1 document(s) that", "not-a-ddi-document")
+    # a prediction for a document the gold does not have: reported, and counted as missing as the original does
+    (tmp_path / "p.jsonl").write_text(json.dumps({"pmid": with_gold[0], "triples": []}) + "\n" +
+                                      json.dumps({"pmid": "not-a-ddi-document", "triples": []}) + "\n")
+    result = evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", ddi_gold)
+    assert "1 predicted document(s) without a gold relation" in result.stderr.decode() and \
+        "not-a-ddi-document" in result.stderr.decode()
+    assert json.loads(result.stdout)["missing"] == 1
 
 
 def test_evaluate_bad_prediction_files(data, tmp_path):

@@ -129,7 +129,8 @@ def test_prompt_model_round_trip_and_prompt_note(tiny_prompt_model, pubmedqa_dat
     run_tool("biogpt_fairseq.tools.convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "back")
     original, back = safe_load(tiny_prompt_model), safe_load(tmp_path / "back" / "checkpoint.pt")
     assert all(torch.equal(original["model"][k], back["model"][k]) for k in original["model"])
-    assert back["cfg"]["task"]["_name"] == "language_modeling_prompt" and back["cfg"]["task"]["learned_prompt"] == 9
+    assert back["cfg"]["task"]["_name"] == "language_modeling_prompt" and back["task_state"]["learned_prompt"] == 9
+    assert back["task_state"]["appended_symbols"] == [f"learned{i}" for i in range(1, 10)]
     # HF with the prompt appended as the note says == fairseq's prompted forward pass
     ours = BioGPT.from_pretrained(tmp_path / "back")
     hf = BioGptForCausalLM.from_pretrained(tmp_path / "hf").eval()

@@ -8,15 +8,17 @@ from biogpt_fairseq.tools.demo import _normalized, build_task_corpus, loss_curve
 
 def test_no_test_document_in_the_pretraining_corpus(data, tmp_path):
     counts = build_task_corpus(data, tmp_path)
-    docs = (tmp_path / "task_train_docs.txt").read_text(encoding="utf-8").splitlines()
+    docs = [_normalized(d) for d in (tmp_path / "task_train_docs.txt").read_text(encoding="utf-8").splitlines()]
     assert len(docs) == counts["kept"] > 2000
+    # every test abstract and PubMedQA test context (read here without the specs the demo reads them with)
     test_texts = set()
     for name in ["BC5CDR", "DDI", "KD-DTI"]:
         for doc in json.loads((data / name / "raw/test.json").read_text()).values():
-            test_texts.add(_normalized(" ".join(filter(None, [doc.get("title", ""), doc["abstract"]]))))
+            test_texts.add(_normalized(doc["abstract"]))
     for line in (data / "PubMedQA/raw/test.tsv").read_text().splitlines():
-        test_texts.add(_normalized(line.split("\t")[0].split(" context: ", 1)[1]))
-    assert not test_texts & {_normalized(d) for d in docs}
+        test_texts.add(_normalized(line.split("\t")[0].split(" context: ", 1)[1].rsplit(" answer: ", 1)[0]))
+    lengths = {len(t) for t in test_texts}
+    assert not [d for d in docs if any(d[-n:] in test_texts for n in lengths)]  # no corpus text ends with one
     # the PMIDs handed to the PubMed converter cover the BC5CDR and KD-DTI test sets
     pmids = set((tmp_path / "test.pmids").read_text().split())
     assert set(json.loads((data / "BC5CDR/raw/test.json").read_text())) <= pmids
@@ -49,8 +51,15 @@ def test_short_demo_run_end_to_end(tmp_path):
     curves = loss_curves(out / "train.log")
     assert curves["valid"] and curves["train_inner"][-1][1] < curves["train_inner"][0][1]
     assert f"{out / 'loss.png'}" in stdout and "Artifacts:" in stdout
-    # the fine-tuning half: predictions for every test question, scored, beside the baseline and the paper
-    predictions = (out / "finetune/pubmedqa/test.predictions.jsonl").read_text().splitlines()
-    assert len(predictions) == 500
+    # the fine-tuning half, the original's inference chain: a line and a prediction for every test question,
+    # scored, beside the baseline and the paper
+    generated = out / "finetune/pubmedqa/generate/generate_checkpoint_avg.pt"
+    lines = generated.with_name(generated.name + ".detok").read_text(encoding="utf-8").splitlines()
+    predictions = generated.with_name(generated.name + ".detok.extracted.jsonl").read_text().splitlines()
+    assert len(lines) == len(predictions) == 500 and all(" learned9 " in line or line.endswith(" learned9")
+                                                           for line in lines)
+    scores = json.loads(generated.with_name(generated.name + ".scores.json").read_text())
+    assert scores["dataset"] == "pubmedqa" and scores["n"] == 500
     table = (out / "results.md").read_text()
-    assert "| pubmedqa | accuracy |" in table and "55.20 (majority class ('yes'))" in table and "78.2" in table
+    assert f"| pubmedqa | accuracy | {100 * scores['accuracy']:.2f} |" in table
+    assert "55.20 (majority class ('yes'))" in table and "accuracy 78.2" in table

@@ -50,7 +50,7 @@ def test_loads_in_fairseq_generate(release_checkpoint, pubmedqa_data, tiny_corpu
         "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9, "--path", release_checkpoint,
         "--gen-subset", "valid", "--beam", 1, "--max-len-a", 1, "--max-len-b", 4, "--batch-size", 16, "--cpu",
         "--max-source-positions", 400, "--tokens-per-sample", 512)
-    n = len((data_bin / "valid.pmid").read_text().splitlines())
+    n = len((pubmedqa_data / "raw" / "valid.x").read_text(encoding="utf-8").split("\n")) - 1
     assert sum(line.startswith("H-") for line in result.stdout.decode().splitlines()) == n
 
 

@@ -4,10 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, finetune, run_tool
+from conftest import REPO, TINY_MODEL, finetune, run_tool
 from fairseq.data import Dictionary, ListDataset
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
+from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 
 
@@ -96,51 +97,96 @@ def test_learned_prompt_is_appended_trained_and_the_rest_keeps_its_indices(pubme
     assert 0 < drift < 0.05
 
 
-def test_manual_prompt_and_a_bad_one(pubmedqa_data, tiny_pretrained, tmp_path):
-    result = finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--manual-prompt", "of the",
-                      "--max-update", 1, "--disable-validation")
-    assert "num_updates=1" in result.stderr.decode().replace(" ", "") + result.stdout.decode().replace(" ", "")
-    result = finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path / "bad", "--manual-prompt", "zzzqqq",
-                      "--max-update", 1, check=False)
-    assert result.returncode != 0 and "prompt tokens not in the dictionary: ['zzzqqq']" in result.stderr.decode()
+def test_manual_prompt_tokens_missing_from_the_dictionary_are_appended_as_the_original_does(
+        pubmedqa_data, tiny_pretrained, tmp_path):
+    finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--manual-prompt", "of the zzzqqq", "--max-update", 1,
+             "--disable-validation")
+    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["task_state"]["appended_symbols"] == ["zzzqqq"]
+    n_dict = len(Dictionary.load(str(pubmedqa_data / "data-bin" / "dict.x.txt")))
+    assert state["model"]["decoder.embed_tokens.weight"].shape[0] == n_dict + 1
 
 
-@pytest.mark.parametrize("task, split, gold, metric", [
-    ("bc5cdr", "valid", "BC5CDR/raw/CDR_DevelopmentSet.PubTator.txt", "f1"),
-    ("ddi", "valid", "DDI/raw/valid.json", "f1"),
-    ("kd-dti", "valid", None, "f1"),
-    ("pubmedqa", "valid", "PubMedQA/raw/valid.tsv", "accuracy"),
-    ("hoc", "valid", None, "micro_f1"),
-])
-def test_tiny_end_to_end_per_task(task, split, gold, metric, tiny_corpus, tiny_pretrained, tmp_path, data):
-    """build -> BPE -> binarize -> fine-tune -> fairseq-generate -> decode -> score; files stay aligned."""
+def test_prefix_appends_the_separator_then_the_prompt(pubmedqa_data, tiny_pretrained, tmp_path):
+    finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--learned-prompt", 2, "--prefix",
+             "--max-update", 1, "--disable-validation")
+    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["task_state"]["appended_symbols"] == ["<seqsep>", "learned1", "learned2"]
+
+
+GENERATE = ["--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt", "--cpu", "--beam", 1]
+
+
+@pytest.mark.parametrize("dataset, split", [("bc5cdr", "valid"), ("ddi", "valid"), ("kd-dti", "valid"),
+                                            ("pubmedqa", "valid"), ("hoc", "test")])
+def test_tiny_end_to_end_per_dataset(dataset, split, tiny_corpus, tiny_pretrained, tmp_path, data):
+    """build -> BPE -> binarize -> fine-tune -> fairseq-generate -> decode -> score, with the settings
+    the data directory and the checkpoint carry; files stay aligned."""
     import sys
 
-    run_tool(REPO / "preprocess" / "finetune.sh", task, tmp_path, "--data", data,
+    run_tool(REPO / "preprocess" / "finetune.sh", dataset, tmp_path, "--data", data,
              "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
     data_bin = tmp_path / "data-bin"
-    n = len((tmp_path / "raw" / f"{split}.x").read_text(encoding="utf-8").splitlines())
-    assert n == len((tmp_path / "raw" / f"{split}.y").read_text(encoding="utf-8").splitlines())
-    assert n == len((data_bin / f"{split}.pmid").read_text().splitlines())
-    finetune(data_bin, tiny_pretrained, tmp_path / "ckpt", "--learned-prompt", 9, "--max-update", 2,
-             "--disable-validation")
-    generated = run_tool(
-        "fairseq-generate", data_bin, "--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt",
-        "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9, "--path", tmp_path / "ckpt/checkpoint_last.pt",
-        "--gen-subset", split, "--beam", 1, "--max-len-a", 1, "--max-len-b", 6, "--batch-size", 32, "--cpu",
-        "--max-source-positions", 400, "--tokens-per-sample", 512, "--tokenizer", "moses", "--bpe", "fastbpe",
-        "--bpe-codes", tiny_corpus / "bpecodes").stdout.decode()
+    n = len((tmp_path / "raw" / f"{split}.x").read_text(encoding="utf-8").split("\n")) - 1
+    assert n == len((tmp_path / "raw" / f"{split}.y").read_text(encoding="utf-8").split("\n")) - 1
+    assert (data_bin / "bpecodes").read_bytes() == (tiny_corpus / "bpecodes").read_bytes()
+    if get_dataset(dataset).writes_ids:
+        assert n == len((data_bin / f"{split}.pmid").read_text().splitlines())
+    finetune(data_bin, tiny_pretrained, tmp_path / "ckpt", "--learned-prompt", 1 if dataset == "hoc" else 9,
+             "--max-update", 2, "--disable-validation")
+    generated = run_tool("fairseq-generate", data_bin, *GENERATE, "--path", tmp_path / "ckpt/checkpoint_last.pt",
+                         "--gen-subset", split, "--max-len-a", 1, "--max-len-b", 6, "--batch-size", 32).stdout.decode()
     (tmp_path / "gen.out").write_text(generated)
     assert sum(line.startswith("H-") for line in generated.splitlines()) == n  # one hypothesis per input
-    extra = ["--entities", data / f"BC5CDR/raw/{split}.json"] if task == "bc5cdr" else []
-    run_tool(sys.executable, REPO / "bin/postprocess_rel.py", task, tmp_path / "gen.out", "--out", tmp_path / "pred.jsonl",
-             "--pmids", data_bin / f"{split}.pmid", *extra)
-    rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
-    assert [r["pmid"] for r in rows] == (data_bin / f"{split}.pmid").read_text().splitlines()
-    if gold:  # (KD-DTI's and HoC's validation sets are carved from train files: scored in test_downstream)
-        metrics = json.loads(run_tool(sys.executable, REPO / "bin/evaluate.py", task, "--pred", tmp_path / "pred.jsonl",
-                                      "--gold", data / gold).stdout)
-        assert 0 <= metrics[metric] <= 100
+    run_tool(sys.executable, REPO / "bin/postprocess_rel.py", tmp_path / "gen.out", "--data-bin", data_bin,
+             "--split", split)
+    rows = [json.loads(line) for line in (tmp_path / "gen.out.extracted.jsonl").read_text().splitlines()]
+    assert len(rows) == n
+    if get_dataset(dataset).writes_ids:
+        assert [r["pmid"] for r in rows] == (data_bin / f"{split}.pmid").read_text().splitlines()
+    result = run_tool(sys.executable, REPO / "bin/evaluate.py", tmp_path / "gen.out.extracted.jsonl",
+                      "--data-bin", data_bin, "--split", split)
+    figures = json.loads(result.stdout)
+    assert figures["dataset"] == dataset and get_dataset(dataset).headline(figures)[0] in figures
+
+
+def test_the_checkpoint_carries_the_prompt_settings_to_generation(pubmedqa_data, tiny_prompt_model, tmp_path):
+    """fairseq-generate takes the prompt and the limits from the checkpoint; a contradicting command
+    line is an error naming both values, as is a limit that leaves no room after the prefix."""
+    def generate(*extra, check=True):
+        return run_tool("fairseq-generate", pubmedqa_data / "data-bin", *GENERATE, "--path", tiny_prompt_model,
+                        "--gen-subset", "valid", "--max-len-a", 1, "--max-len-b", 3, *extra, check=check)
+    sources = [line for line in generate().stdout.decode().splitlines() if line.startswith("S-")]
+    assert len(sources) == 50 and all(s.endswith(" learned8 learned9") for s in sources)
+    for extra, message in [(["--learned-prompt", 5], "learned_prompt: command line 5, checkpoint 9"),
+                           (["--max-source-positions", 100], "max_source_positions: command line 100, checkpoint 400"),
+                           (["--max-len-a", 0], "leaves no room after a forced prefix")]:
+        result = generate(*extra, check=False)
+        assert result.returncode != 0 and message in result.stderr.decode(), extra
+    # the same settings, given again, are fine
+    generate("--learned-prompt", 9, "--max-source-positions", 400)
+
+
+def test_an_original_train_sh_runs_verbatim(tiny_corpus, tiny_pretrained, tmp_path, data):
+    """RE-BC5CDR/train.sh's flags as they are (paths changed, --cpu, a tiny model's shape, 2 updates):
+    no --source-lang/--target-lang, the separator of a prompt task read off the data directory."""
+    run_tool(REPO / "preprocess" / "finetune.sh", "bc5cdr", tmp_path, "--data", data,
+             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+    save_dir = tmp_path / "checkpoints" / "RE-BC5CDR-BioGPT"
+    original = f"""fairseq-train {tmp_path / 'data-bin'} --save-dir {save_dir} --user-dir {REPO / 'biogpt_fairseq'}
+        --finetune-from-model {tiny_pretrained} --task language_modeling_prompt --arch transformer_lm_prompt_biogpt
+        --share-decoder-input-output-embed --decoder-learned-pos --optimizer adam --adam-betas (0.9,0.98)
+        --weight-decay 0.01 --clip-norm 0.0 --lr 1e-5 --lr-scheduler inverse_sqrt --warmup-updates 100
+        --warmup-init-lr 1e-07 --tokens-per-sample 1024 --max-source-positions 640 --max-target-positions 1024
+        --max-tokens 1024 --update-freq 32 --skip-invalid-size-inputs-valid-test --max-epoch 100
+        --keep-last-epochs 5 --learned-prompt 9""".split()
+    tiny = [*TINY_MODEL, "--max-target-positions", 512, "--tokens-per-sample", 512, "--max-source-positions", 400]
+    result = run_tool(*original, *tiny, "--cpu", "--max-update", 2, "--num-workers", 0, "--log-format", "simple")
+    assert "num_updates 2" in result.stderr.decode() + result.stdout.decode()
+    state = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["task_state"]["dataset"] == "bc5cdr" and state["task_state"]["learned_prompt"] == 9
+    assert state["model"]["decoder.embed_tokens.weight"].shape[0] == len(Dictionary.load(
+        str(tmp_path / "data-bin" / "dict.x.txt"))) + 9
 
 
 def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, tmp_path):
@@ -154,20 +200,14 @@ def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, 
     states = [torch.load(tmp_path / n, map_location="cpu", weights_only=False) for n in ["checkpoint2.pt", "checkpoint3.pt", "avg.pt"]]
     key = "decoder.layers.0.fc1.weight"
     assert torch.allclose(states[2]["model"][key], (states[0]["model"][key] + states[1]["model"][key]) / 2, atol=1e-7)
-    assert states[2]["cfg"]["task"]["learned_prompt"] == 9
+    assert states[2]["task_state"] == states[1]["task_state"] and states[2]["task_state"]["learned_prompt"] == 9
 
 
-def test_fairseq_interactive_continues_source_and_prompt(pubmedqa_data, tiny_pretrained, tiny_corpus, tmp_path):
-    finetune(pubmedqa_data / "data-bin", tiny_pretrained, tmp_path, "--learned-prompt", 9, "--max-update", 1,
-             "--disable-validation")
-    questions = [line.split("\t")[0] for line in (pubmedqa_data / "raw/test.x").read_text().splitlines()[:3]]
-    result = run_tool(
-        "fairseq-interactive", pubmedqa_data / "data-bin", "--user-dir", REPO / "biogpt_fairseq",
-        "--task", "language_modeling_prompt", "--source-lang", "x", "--target-lang", "y", "--learned-prompt", 9,
-        "--path", tmp_path / "checkpoint_last.pt", "--beam", 1, "--max-len-a", 1, "--max-len-b", 5, "--cpu",
-        "--max-source-positions", 400, "--tokens-per-sample", 512, "--buffer-size", 2, "--batch-size", 2,
-        "--tokenizer", "moses", "--bpe", "fastbpe", "--bpe-codes", tiny_corpus / "bpecodes",
-        stdin="\n".join(questions).encode() + b"\n")
+def test_fairseq_interactive_continues_source_and_prompt(pubmedqa_data, tiny_prompt_model):
+    questions = (pubmedqa_data / "raw/test.x").read_text(encoding="utf-8").split("\n")[:3]
+    result = run_tool("fairseq-interactive", pubmedqa_data / "data-bin", *GENERATE, "--path", tiny_prompt_model,
+                      "--max-len-a", 1, "--max-len-b", 5, "--buffer-size", 2, "--batch-size", 2,
+                      stdin="\n".join(questions).encode() + b"\n")
     lines = result.stdout.decode().splitlines()
     hypotheses = [line.split("\t") for line in lines if line.startswith("H-")]
     assert [h[0] for h in hypotheses] == ["H-0", "H-1", "H-2"]

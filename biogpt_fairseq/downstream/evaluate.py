@@ -45,6 +45,22 @@ def read_predictions(path: str, spec) -> list:
     return rows
 
 
+def report_coverage(spec, predicted: set, gold: Path, predictions_path: str) -> None:
+    """What the original's scorers pass over in silence: predictions for documents the gold does not
+    have (counted as missing, or dropped) and gold documents without a prediction (left out)."""
+    with_gold = spec.gold_documents(gold)
+    if with_gold is None:
+        return
+    unknown, uncovered = predicted - with_gold, with_gold - predicted
+    if unknown:
+        print(f"evaluate: {len(unknown)} predicted document(s) without a gold relation in {gold} (e.g. "
+              f"{', '.join(sorted(unknown)[:3])}): predictions of another split, or misaligned ids? The "
+              "original's scorer counts them as missing, or drops them", file=sys.stderr)
+    if uncovered:
+        print(f"evaluate: {len(uncovered)} of the {len(with_gold)} documents with gold relations in {gold} have no "
+              f"prediction in {predictions_path}: the original's scorer leaves them out", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("positional", nargs="*", metavar="[DATASET] PREDICTIONS",
@@ -71,9 +87,12 @@ def main(argv=None) -> int:
     if not Path(gold).is_file():
         raise UserError(f"{gold}: no such file")
     if spec.name == "bc5cdr" and is_pubtator(predictions_path):
-        figures = cid_relations(read_cid_relations(Path(predictions_path)), Path(gold))
+        relations = read_cid_relations(Path(predictions_path))
+        figures, predicted = cid_relations(relations, Path(gold)), {pmid for pmid, _, _ in relations}
     else:
-        figures = spec.score(read_predictions(predictions_path, spec), Path(gold), classes=args.classes)
+        predictions = read_predictions(predictions_path, spec)
+        figures, predicted = spec.score(predictions, Path(gold), classes=args.classes), {p.get("pmid") for p in predictions}
+    report_coverage(spec, predicted, Path(gold), predictions_path)
     print(spec.report(figures), file=sys.stderr)
     print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v
                                                 for k, v in figures.items()}}))

@@ -26,7 +26,7 @@ from typing import List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.spec import original_lines
+from biogpt_fairseq.downstream.spec import text_lines
 from biogpt_fairseq.textio import UserError, atomic_output, open_binary, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
@@ -66,7 +66,7 @@ def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
         if match:
             generate.setdefault(match.group(1), {})[int(match.group(2))] = match.group(3)
     if "H" not in generate:
-        return original_lines(text), None
+        return text_lines(text), None
     n = max(generate["H"]) + 1
     missing = sorted(set(range(n)) - set(generate["H"]))
     if missing:

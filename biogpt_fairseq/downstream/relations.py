@@ -209,7 +209,7 @@ class DrugInteractionSpec(RelationSpec):
                 triples = sorted(triples, key=lambda t: text.find(t["drug"]))
                 gold = [(t["drug"].lower(), t["interaction"].lower(), t["target"].lower()) for t in triples]
             except (KeyError, TypeError, AttributeError) as err:
-                raise UserError(f"{path}: record {doc_id!r}: no valid {err.args[0] if err.args else 'field'!r}") from None
+                raise UserError(f"{path}: record {doc_id!r} has no {err.args[0] if err.args else 'valid field'!r}") from None
             yield Example(doc_id, text, self.verbalize(gold, variant) if gold else "", gold)
 
     def documents(self, raw_dir, split):
@@ -218,6 +218,9 @@ class DrugInteractionSpec(RelationSpec):
 
     def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
         return hard_match(predictions, load_json(gold_path), gold_path)
+
+    def gold_documents(self, gold_path):
+        return {doc_id for doc_id, record in load_json(gold_path).items() if record.get("triples")}
 
     def headline(self, figures: dict) -> Tuple[str, float]:
         return "tp micro f1", figures["tp micro f1"]

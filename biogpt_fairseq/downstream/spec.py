@@ -49,10 +49,10 @@ class Decoded:
     value: object  # triples [(head, relation, tail, extra fields...)] / answer / labels
 
 
-def original_lines(text: str) -> List[str]:
-    """A hypothesis file's lines as the original's postprocess reads them (Python's text mode:
-    "\\n", "\\r\\n" and "\\r" end a line)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+def text_lines(text: str) -> List[str]:
+    """A hypothesis file's lines, split on "\\n" only. (The original reads in Python's text mode,
+    where a carriage return inside a line also ends it and every later line shifts; a model's
+    detokenized output holds none, so only such a file differs.)"""
     lines = text.split("\n")
     return lines[:-1] if text.endswith("\n") or not text else lines
 
@@ -155,6 +155,11 @@ class DatasetSpec:
     def score(self, predictions: List[dict], gold_path: Path) -> dict:
         """The original scorer's figures, under its names, for predictions in test order."""
         raise NotImplementedError
+
+    def gold_documents(self, gold_path: Path) -> Optional[set]:
+        """The ids of the gold file's documents with a gold relation, where predictions name
+        documents (their coverage is reported: the original's scorers do not say)."""
+        return None
 
     def trivial_baseline(self, raw_dir: Path, split: str) -> Tuple[str, List[dict]]:
         """(what it is, prediction rows) of a baseline that uses no model, to read small models against."""

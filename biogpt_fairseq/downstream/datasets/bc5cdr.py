@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate, load_json, title_and_abstract
-from biogpt_fairseq.downstream.scoring import cid_relations, cid_report
+from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, read_cid_relations
 from biogpt_fairseq.downstream.spec import Example, register
 from biogpt_fairseq.textio import UserError
 
@@ -82,7 +82,7 @@ class BC5CDR(RelationSpec):
                     diseases = longest_mention_per_id(record["disease2id"])
                     gold = [(chemicals[r["chemical"]], "CID", diseases[r["disease"]]) for r in record["relations"]]
             except (KeyError, TypeError, AttributeError) as err:
-                raise UserError(f"{path}: record {pmid!r}: no valid {err.args[0] if err.args else 'field'!r}") from None
+                raise UserError(f"{path}: record {pmid!r} has no {err.args[0] if err.args else 'valid field'!r}") from None
             yield Example(pmid, text, self.verbalize(gold, variant) if gold else "", gold)
 
     def documents(self, raw_dir, split):
@@ -122,6 +122,9 @@ class BC5CDR(RelationSpec):
                     raise UserError("bc5cdr predictions carry no MeSH ids: decode them with an entity map")
                 relations.append((row["pmid"], triple["head_id"], triple["tail_id"]))
         return cid_relations(relations, Path(gold_path))
+
+    def gold_documents(self, gold_path):
+        return {pmid for pmid, _, _ in read_cid_relations(Path(gold_path))}
 
     def headline(self, figures) -> Tuple[str, float]:
         return "F-score", figures["F-score"]
