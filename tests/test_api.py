@@ -6,7 +6,7 @@ import pytest
 from conftest import run_tool, task_abstracts
 
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.api import InputTooLongError, Triple
+from biogpt_fairseq.api import InputTooLongError
 from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.textio import UserError
 

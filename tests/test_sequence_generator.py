@@ -130,8 +130,6 @@ def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):
 
 def test_fairseq_generators_still_compile_with_torchscript_in_a_process_with_the_plugin(lm):
     """The plugin changes decoding through its own generator class: fairseq's stays scriptable."""
-    from fairseq.models.transformer_lm import TransformerLanguageModel  # noqa: F401
-
     import biogpt_fairseq.plugin  # noqa: F401
 
     generator = SequenceGenerator([lm.hub.models[0]], lm.hub.task.target_dictionary, beam_size=2,

@@ -2,7 +2,7 @@
 
 torch's `linear` and `mm` on CPU call MKL, which on this project's AMD machine reaches
 about 220 GFLOP/s on a 2048^2 product; oneDNN 490 to 540 across runs (bench/training.py
-prints both). Decoding (prefill.py) and the chunked criterion make many small products
+prints both). Decoding (sequence_generator.py) and the chunked criterion make many small products
 with the same large matrix, packed once for oneDNN, where the gap is widest (3 to 7x for
 a decoding step's few rows); `linear_maps()` sends a model's own linear maps there in
 training, forward and backward (2 to 2.3x for a layer of the tiny model).

@@ -32,6 +32,7 @@ from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 ORIGINAL_MAX_SOURCE_POSITIONS = 384  # the original task's default
 MANIFEST = "manifest.json"  # what biogpt_fairseq.downstream.manifest writes into a fine-tuning data directory
 BPE_CODES = "bpecodes"
+LOSS_ON_CHOICES = ChoiceEnum(["whole", "target"])
 
 
 @dataclass
@@ -56,7 +57,7 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
         default=None, metadata={"help": "put the prompt before the source, and the separator token between the "
                                         "source and the target"})
     sep_token: Optional[str] = field(default=None, metadata={"help": "the separator token of --prefix (default: <seqsep>)"})
-    loss_on: ChoiceEnum(["whole", "target"]) = field(
+    loss_on: LOSS_ON_CHOICES = field(
         default="whole", metadata={"help": "where the loss applies: 'whole' (source, prompt and target: the "
                                            "original's) or 'target' (the answer alone)"})
     allowed_text: Optional[str] = field(

@@ -6,7 +6,6 @@ the original later called reasoning-free, in which the paper's 78.2 was
 obtained. `reasoning-required` builds the same sources without ` answer: ...`.
 """
 import re
-from pathlib import Path
 
 from biogpt_fairseq.downstream.relations import strip_prompt_residue
 from biogpt_fairseq.downstream.scoring import accuracy, aligned, last_field_of_lines
