@@ -67,3 +67,13 @@ def test_loads_through_the_hub_and_the_api(release_checkpoint, tiny_prompt_model
     assert ours.is_prompt_model
     assert ours.generate(question, beam=2, max_len=6) == reference.generate(question, beam=2, max_len=6) == \
         hub.sample(question, beam=2, max_len_a=1, max_len_b=6)
+
+
+def test_another_prompt_length_than_the_checkpoints_is_an_error(release_checkpoint, pubmedqa_data):
+    """A release checkpoint carries no task state: the command line's prompt must fit its vocabulary."""
+    result = run_tool(
+        "fairseq-generate", pubmedqa_data / "data-bin", "--user-dir", REPO / "biogpt_fairseq", "--task",
+        "language_modeling_prompt", "--learned-prompt", 5, "--path", release_checkpoint, "--gen-subset", "valid",
+        "--beam", 1, "--max-len-a", 1, "--max-len-b", 4, "--cpu", "--max-source-positions", 400, check=False)
+    assert result.returncode != 0
+    assert "a checkpoint fine-tuned with another prompt" in result.stderr.decode()

@@ -165,6 +165,12 @@ def test_the_checkpoint_carries_the_prompt_settings_to_generation(pubmedqa_data,
         assert result.returncode != 0 and message in result.stderr.decode(), extra
     # the same settings, given again, are fine
     generate("--learned-prompt", 9, "--max-source-positions", 400)
+    # so are the data directory's own BPE codes; other codes are an error
+    generate("--bpe", "fastbpe", "--bpe-codes", pubmedqa_data / "data-bin" / "bpecodes")
+    other = tmp_path / "bpecodes"
+    other.write_text("t h 10\n")
+    result = generate("--bpe", "fastbpe", "--bpe-codes", other, check=False)
+    assert result.returncode != 0 and "differs from the codes the data were made with" in result.stderr.decode()
 
 
 def test_an_original_train_sh_runs_verbatim(tiny_corpus, tiny_pretrained, tmp_path, data):

@@ -46,7 +46,7 @@ class Example:
 @dataclass(frozen=True)
 class Decoded:
     parsed: bool
-    value: object  # triples [(head, relation, tail, extra fields...)] / answer / labels
+    value: object  # triples [{"head", "relation", "tail"(, BC5CDR: "head_id", "tail_id")}], an answer, labels
 
 
 def text_lines(text: str) -> List[str]:
