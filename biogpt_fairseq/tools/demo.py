@@ -172,7 +172,7 @@ def results_table(results: dict) -> str:
 
 
 def _percent(value) -> str:
-    return "n/a (no relation found)" if value != value else f"{100 * value:.2f}"
+    return "NaN (no true positive, as the evaluator prints it)" if value != value else f"{100 * value:.2f}"
 
 
 def main(argv=None) -> int:
