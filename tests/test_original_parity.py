@@ -49,6 +49,14 @@ def test_build_writes_the_original_files(dataset, data, tmp_path):
         assert (tmp_path / f"{split}.pmid").exists() == ("pmid" in sides)
 
 
+def built_test_split(dataset: str, data: Path, tmp_path: Path):
+    """(sources, targets, ids or None) of the test split as the build writes them."""
+    build(dataset, data, tmp_path, splits=["test"])
+    sources, targets = ((tmp_path / f"test.{side}").read_text(encoding="utf-8").split("\n")[:-1] for side in "xy")
+    ids = (tmp_path / "test.pmid").read_text().split("\n")[:-1] if get_dataset(dataset).writes_ids else None
+    return sources, targets, ids
+
+
 def extracted(dataset: str, rows) -> str:
     """Our decoded rows in the canonical form of what the original's postprocess writes."""
     spec = get_dataset(dataset)
@@ -65,9 +73,7 @@ def extracted(dataset: str, rows) -> str:
 @pytest.mark.parametrize("dataset", sorted(ORIGINAL_DECODING))
 def test_decoding_and_scores_equal_the_original_on_generated_variants(dataset, data, tmp_path):
     spec = get_dataset(dataset)
-    build(dataset, data, tmp_path, splits=["test"])
-    sources, targets = ((tmp_path / f"test.{side}").read_text(encoding="utf-8").split("\n")[:-1] for side in "xy")
-    pmids = (tmp_path / "test.pmid").read_text().split("\n")[:-1] if spec.writes_ids else None
+    sources, targets, pmids = built_test_split(dataset, data, tmp_path)
     raw = data / spec.folder / "raw"
     resources = spec.decoding_resources(raw, "test") if dataset == "bc5cdr" else None
     variants = all_variants(dataset, sources, targets, data / "biogpt" / "bpecodes")
@@ -85,14 +91,12 @@ def test_decoding_and_scores_equal_the_original_on_generated_variants(dataset, d
 
 def test_the_command_line_gives_the_original_report(data, tmp_path):
     """bin/postprocess_rel.py and bin/evaluate.py, given the data directory's manifest, on one variant."""
-    build("kd-dti", data, tmp_path, splits=["test"])
-    sources, targets = ((tmp_path / f"test.{side}").read_text(encoding="utf-8").split("\n")[:-1] for side in "xy")
+    sources, targets, _ = built_test_split("kd-dti", data, tmp_path)
     lines = all_variants("kd-dti", sources, targets, data / "biogpt" / "bpecodes")["mixed"]
     (tmp_path / "hyp.detok").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     import shutil
     import sys
 
-    shutil.copy(tmp_path / "test.pmid", tmp_path / "data-bin-test.pmid")
     data_bin = tmp_path / "data-bin"
     data_bin.mkdir()
     shutil.copy(tmp_path / "manifest.json", data_bin)
@@ -114,9 +118,7 @@ DECODER_MEANS = {"bc5cdr": (0.779, 0.831), "ddi": (0.814, 0.822), "kd-dti": (0.7
 @pytest.mark.parametrize("dataset", sorted(DECODER_MEANS))
 def test_the_robust_decoders_measured_effect(dataset, data, tmp_path):
     spec = get_dataset(dataset)
-    build(dataset, data, tmp_path, splits=["test"])
-    sources, targets = ((tmp_path / f"test.{side}").read_text(encoding="utf-8").split("\n")[:-1] for side in "xy")
-    pmids = (tmp_path / "test.pmid").read_text().split("\n")[:-1] if spec.writes_ids else None
+    sources, targets, pmids = built_test_split(dataset, data, tmp_path)
     raw = data / spec.folder / "raw"
     variants = all_variants(dataset, sources, targets, data / "biogpt" / "bpecodes")
     means = []
