@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, Union
 
 import torch
+from fairseq import utils
+from omegaconf import open_dict
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.downstream import get_dataset
@@ -162,8 +164,6 @@ class BioGPT:
         if not tokens:
             return []
         gen_args = self.hub.cfg.generation.copy()
-        from omegaconf import open_dict
-
         with open_dict(gen_args):
             gen_args.beam = beam
             for key, value in options.items():
@@ -177,8 +177,6 @@ class BioGPT:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")  # fairseq's loader asks for it; no GPU here
             for batch in self.hub._build_batches(tokens, skip_invalid_size_inputs=False):
-                from fairseq import utils
-
                 batch = utils.apply_to_sample(lambda t: t.to(self.device), batch)
                 prefixes = batch.get("prefix_tokens")
                 hypotheses = self.hub.task.inference_step(generator, self.hub.models, batch)

@@ -26,11 +26,11 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
 
+from biogpt_fairseq.downstream import manifest
 from biogpt_fairseq.runtime.sequence_generator import AllowedTokens, BioGPTSequenceGenerator
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 
 ORIGINAL_MAX_SOURCE_POSITIONS = 384  # the original task's default
-MANIFEST = "manifest.json"  # what biogpt_fairseq.downstream.manifest writes into a fine-tuning data directory
 BPE_CODES = "bpecodes"
 LOSS_ON_CHOICES = ChoiceEnum(["whole", "target"])
 
@@ -91,7 +91,7 @@ class LanguageModelingPromptTask(LanguageModelingTask):
     def __init__(self, args, dictionary, output_dictionary=None, targets=None):
         super().__init__(args, dictionary, output_dictionary, targets)
         self.base_size = len(dictionary)  # the data's dictionary, before the prompt's symbols
-        self.data_manifest = _data_manifest(args.data)
+        self.data_manifest = manifest.read_optional(Path(utils.split_paths(args.data)[0])) if args.data else None
         self.settings = {
             "learned_prompt": args.learned_prompt, "learned_prompt_pattern": args.learned_prompt_pattern,
             "manual_prompt": args.manual_prompt, "prefix": args.prefix, "sep_token": args.sep_token,
@@ -256,13 +256,6 @@ class LanguageModelingPromptTask(LanguageModelingTask):
     def _bpe_codes(self) -> Optional[str]:
         path = os.path.join(utils.split_paths(self.args.data)[0], BPE_CODES)
         return path if os.path.exists(path) else None
-
-
-def _data_manifest(data) -> Optional[dict]:
-    import json
-
-    path = Path(utils.split_paths(data)[0]) / MANIFEST if data else None
-    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
 
 
 def _digest(path: str) -> str:
