@@ -24,8 +24,8 @@ from pathlib import Path
 
 from biogpt_fairseq.downstream import DECODERS, get_dataset
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.postprocess import decode_all, json_line
-from biogpt_fairseq.textio import UserError, atomic_output, run_cli
+from biogpt_fairseq.downstream.postprocess import decode_all, detokenize, json_line
+from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
 
 ORIGINAL_MAX_TOKENS = 12000  # inference.py's batches
 
@@ -71,8 +71,6 @@ def sources(model, data_bin: Path, split: str) -> list:
 def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
           beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
           data: str = None, max_new_tokens: int = None) -> dict:
-    from sacremoses import MosesDetokenizer
-
     from biogpt_fairseq.api import BioGPT
 
     manifest = manifest_file.read(data_bin)
@@ -93,13 +91,12 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
     generated = out / f"generate_{path.name}"
     with atomic_output(str(generated)) as handle:
         handle.writelines(line + "\n" for line in lines)
-    detokenizer = MosesDetokenizer(lang="en")  # after the original's sed 's/@@ //g'
-    detok = [detokenizer.detokenize(line.replace("@@ ", "").split()) for line in lines]
+    detok = [detokenize(line) for line in lines]
     with atomic_output(f"{generated}.detok") as handle:
         handle.writelines(line + "\n" for line in detok)
     pmids = None
     if spec.writes_ids:
-        pmids = (data_bin / f"{split}.pmid").read_text(encoding="utf-8").splitlines()
+        pmids = [line for _, line in read_lines(str(data_bin / f"{split}.pmid"))]
     raw_dir = manifest_file.raw_dir(manifest, data)
     resources = spec.decoding_resources(raw_dir, split, decoder=decoder) if spec.name == "bc5cdr" else None
     rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])

@@ -18,6 +18,7 @@ ours (README: "Differences from the original"). Unparsed lines are kept,
 marked and counted.
 """
 import argparse
+import functools
 import json
 import re
 import sys
@@ -26,30 +27,21 @@ from typing import List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.spec import text_lines
-from biogpt_fairseq.textio import UserError, atomic_output, open_binary, read_lines, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
 
 
-def read_text(path: str) -> str:
-    with open_binary(path) as handle:
-        raw = handle.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        lineno = raw[:err.start].count(b"\n") + 1
-        raise UserError(f"{path}:{lineno}: invalid UTF-8") from None
-    if "\0" in text:
-        raise UserError(f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}: NUL byte in text")
-    return text
+@functools.lru_cache(maxsize=1)
+def _moses_detokenizer():
+    from sacremoses import MosesDetokenizer
+
+    return MosesDetokenizer(lang="en")
 
 
 def detokenize(tokens: str) -> str:
     """BPE removed as the original's `sed 's/@@ //g'`, then Moses' detokenizer."""
-    from sacremoses import MosesDetokenizer
-
-    return MosesDetokenizer(lang="en").detokenize(tokens.replace("@@ ", "").split())
+    return _moses_detokenizer().detokenize(tokens.replace("@@ ", "").split())
 
 
 def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
@@ -59,14 +51,14 @@ def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
     detokenized), which is what the original's inference writes: the whole sequence, then
     BPE removal and detokenization. Plain text is one line per example.
     """
-    text = read_text(path)
+    lines = [line for _, line in read_lines(path)]
     generate = {}
-    for line in text.split("\n"):
+    for line in lines:
         match = GENERATE_LINE.match(line)
         if match:
             generate.setdefault(match.group(1), {})[int(match.group(2))] = match.group(3)
     if "H" not in generate:
-        return text_lines(text), None
+        return lines, None
     n = max(generate["H"]) + 1
     missing = sorted(set(range(n)) - set(generate["H"]))
     if missing:

@@ -164,6 +164,7 @@ class RelationSpec(DatasetSpec):
         text = strip_prompt_residue(line).strip()
         text = text[:-1] if text.endswith(".") else text
         segments = [s for s in (p.strip() for p in text.split(self.sentence_separator.strip())) if s]
+        resources = self.robust_resources(resources)
         plausible = self.plausibility(source, resources)
         triples = []
         for segment in segments:
@@ -175,6 +176,10 @@ class RelationSpec(DatasetSpec):
     def prepare_sentence(self, sentence: str) -> str:
         """What the original's regex is matched against (DDI and KD-DTI: the sentence as split)."""
         return sentence
+
+    def robust_resources(self, resources):
+        """A document's resources as the robust decoder looks names up in them (once per line)."""
+        return resources
 
     def triple(self, slots: Dict[str, str], resources, robust: bool = False) -> dict:
         return {"head": slots["head"], "relation": slots.get("relation", self.relation_name), "tail": slots["tail"]}

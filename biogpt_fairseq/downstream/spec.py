@@ -49,14 +49,6 @@ class Decoded:
     value: object  # triples [{"head", "relation", "tail"(, BC5CDR: "head_id", "tail_id")}], an answer, labels
 
 
-def text_lines(text: str) -> List[str]:
-    """A hypothesis file's lines, split on "\\n" only. (The original reads in Python's text mode,
-    where a carriage return inside a line also ends it and every later line shifts; a model's
-    detokenized output holds none, so only such a file differs.)"""
-    lines = text.split("\n")
-    return lines[:-1] if text.endswith("\n") or not text else lines
-
-
 def strip_final_period(line: str) -> str:
     """The original's first step: the line stripped, one final '.' removed."""
     line = line.strip()

@@ -24,10 +24,6 @@ def _normalized(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _normalized_map(mention2id: Dict[str, str]) -> Dict[str, str]:
-    return {_normalized(mention): entity_id for mention, entity_id in mention2id.items()}
-
-
 class EntityMaps:
     """Generated names -> MeSH ids: one map for the split (the original's *.entities.json), or one
     per document (from the split's raw JSON: exact where the split's map is not, since the same
@@ -103,16 +99,22 @@ class BC5CDR(RelationSpec):
         triple = super().triple(slots, resources)
         if resources is not None:
             for slot, key in (("head", "head_id"), ("tail", "tail_id")):
-                if robust:  # names as the model writes them: any case and spacing
-                    triple[key] = _normalized_map(resources[slot]).get(_normalized(slots[slot]), UNMAPPED)
+                if robust:  # names as the model writes them: any case and spacing (robust_resources)
+                    triple[key] = resources[slot].get(_normalized(slots[slot]), UNMAPPED)
                 else:
                     triple[key] = resources[slot].get(slots[slot], UNMAPPED)
         return triple
 
+    def robust_resources(self, resources):
+        if resources is None:
+            return None
+        return {slot: {_normalized(mention): entity_id for mention, entity_id in mention2id.items()}
+                for slot, mention2id in resources.items()}
+
     def plausibility(self, source, resources):
         if resources is None:
             return super().plausibility(source, resources)
-        return lambda slot, value: _normalized(value) in _normalized_map(resources[slot])
+        return lambda slot, value: _normalized(value) in resources[slot]
 
     def score(self, predictions, gold_path, **options):
         relations = []
