@@ -8,6 +8,7 @@ finished.
 """
 import contextlib
 import gzip
+import json
 import os
 import sys
 from typing import IO, Iterator, Tuple
@@ -45,6 +46,12 @@ def read_lines(path: str) -> Iterator[Tuple[int, str]]:
             if "\0" in line:  # C++ tools downstream (fastBPE) would silently cut the line here
                 raise UserError(f"{name}:{lineno}: NUL byte in text")
             yield lineno, line
+
+
+def json_line(record: dict) -> str:
+    """One JSON line, readable text kept, with U+2028/U+2029 escaped: tools that split lines on
+    them (Python's str.splitlines, JavaScript) would otherwise cut the record in two."""
+    return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
 @contextlib.contextmanager

@@ -167,9 +167,8 @@ def test_a_contradicting_dataset_or_variant_is_an_error(data, tmp_path):
 
 
 def test_hard_match_hand_computed():
-    golden = {"d1": {"triples": [{"drug": "Aspirin", "target": "Warfarin", "interaction": "effect"},
-                                 {"drug": "insulin", "target": "PPAR-gamma type 2 (PPARG)", "interaction": "agonist"}]},
-              "d2": {"triples": [{"drug": "a", "target": "b", "interaction": "int"}]}}
+    golden = {"d1": [("Aspirin", "Warfarin", "effect"), ("insulin", "PPAR-gamma type 2 (PPARG)", "agonist")],
+              "d2": [("a", "b", "int")]}
     rows = [{"pmid": "d1", "triples": [{"head": "aspirin", "relation": "effect", "tail": "warfarin"},
                                        {"head": "insulin", "relation": "agonist", "tail": "PPARG"}]},
             {"pmid": "d2", "triples": [{"head": "failed", "relation": "x", "tail": "y"}]},  # the original's marker

@@ -22,10 +22,10 @@ import math
 import sys
 from pathlib import Path
 
-from biogpt_fairseq.downstream import DECODERS, get_dataset
+from biogpt_fairseq.downstream import DECODERS
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.postprocess import decode_all, detokenize, json_line
-from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
+from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
+from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 ORIGINAL_MAX_TOKENS = 12000  # inference.py's batches
 
@@ -74,7 +74,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
     from biogpt_fairseq.api import BioGPT
 
     manifest = manifest_file.read(data_bin)
-    spec = get_dataset(manifest["dataset"])
+    spec = manifest_file.spec(manifest)
     path = choose_checkpoint(checkpoint_dir, spec, checkpoint)
     model = BioGPT.from_pretrained(path, data=str(data_bin))
     manifest_file.agree("the data's dataset", manifest["dataset"], model.dataset, path)

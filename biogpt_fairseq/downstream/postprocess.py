@@ -19,15 +19,14 @@ marked and counted.
 """
 import argparse
 import functools
-import json
 import re
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
+from biogpt_fairseq.downstream import DATASETS, DECODERS, resolve
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
 
@@ -99,12 +98,6 @@ def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None,
     return rows
 
 
-def json_line(record: dict) -> str:
-    """One JSON line, readable text kept, with U+2028/U+2029 escaped: tools that split lines on
-    them (Python's str.splitlines, JavaScript) would otherwise cut the record in two."""
-    return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
-
-
 def resolve_dataset(dataset: Optional[str], data_bin: Optional[str]):
     """(spec, manifest or None): the dataset named on the command line must be the manifest's."""
     manifest = manifest_file.read(Path(data_bin)) if data_bin else None
@@ -113,7 +106,7 @@ def resolve_dataset(dataset: Optional[str], data_bin: Optional[str]):
         dataset = manifest["dataset"]
     if dataset is None:
         raise UserError("name the dataset, or give --data-bin (whose manifest names it)")
-    return get_dataset(dataset), manifest
+    return (manifest_file.spec(manifest) if manifest else resolve(dataset)), manifest
 
 
 def dataset_and_file(positional: List[str], what: str) -> Tuple[Optional[str], str]:
@@ -128,7 +121,7 @@ def dataset_and_file(positional: List[str], what: str) -> Tuple[Optional[str], s
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("positional", nargs="+", metavar="[DATASET] HYPOTHESES",
-                        help=f"dataset ({', '.join(sorted(DATASETS))}; default: the --data-bin manifest's) and "
+                        help=f"dataset ({', '.join(sorted(DATASETS))} or a definition file; default: the --data-bin manifest's) and "
                              "fairseq-generate output or one hypothesis line per example")
     parser.add_argument("--data-bin", help="the fine-tuning data directory (its manifest, ids and raw data)")
     parser.add_argument("--split", default="test", help="the split the hypotheses are of (default: test)")

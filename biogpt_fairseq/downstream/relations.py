@@ -222,7 +222,9 @@ class DrugInteractionSpec(RelationSpec):
             yield doc_id, self.content(record)
 
     def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
-        return hard_match(predictions, load_json(gold_path), gold_path)
+        gold = {doc_id: [(t["drug"], t["target"], t["interaction"]) for t in record.get("triples") or []]
+                for doc_id, record in load_json(gold_path).items()}
+        return hard_match(predictions, gold, gold_path)
 
     def gold_documents(self, gold_path):
         return {doc_id for doc_id, record in load_json(gold_path).items() if record.get("triples")}

@@ -9,7 +9,7 @@
 import math
 import re
 from pathlib import Path
-from typing import Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 from biogpt_fairseq.textio import UserError, read_lines
 
@@ -77,8 +77,9 @@ def _squeezed(value: str) -> str:
     return value.strip().lower().replace(" ", "")
 
 
-def hard_match(predictions: List[dict], golden: dict, gold_path) -> dict:
-    """DDI's and KD-DTI's scorer on decoded rows ({"pmid", "triples": [{head, relation, tail}]}).
+def hard_match(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]], gold_path) -> dict:
+    """DDI's and KD-DTI's scorer on decoded rows ({"pmid", "triples": [{head, relation, tail}]}) against
+    the gold (head, tail, relation) triples of each document id.
 
     A row whose first triple's head is 'failed' (the original's marker of an unparsed line) counts
     as predicting nothing. Rows for documents the gold lacks are counted as missing and skipped.
@@ -96,8 +97,8 @@ def hard_match(predictions: List[dict], golden: dict, gold_path) -> dict:
         if row["pmid"] not in golden:
             continue
         gold = {"": set(), "d": set(), "t": set(), "i": set()}
-        for triple in golden[row["pmid"]].get("triples") or []:
-            d, t, i = _squeezed(triple["drug"]), _squeezed(triple["target"]), _squeezed(triple["interaction"])
+        for triple in golden[row["pmid"]]:
+            d, t, i = map(_squeezed, triple)
             gold["d"].add(d), gold["t"].add(t), gold["i"].add(i), gold[""].add((d, t, i))
         p, r = _normed(_precision, pred[""], gold[""]), _normed(_recall, pred[""], gold[""])
         per_sample["tp p"].append(p)

@@ -44,6 +44,15 @@ class Example:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A record, or a part of one, that the build could not use as it is: where it is, what
+    happened (the reason says whether it was left out or kept), and the detail."""
+    where: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class Decoded:
     parsed: bool
     value: object  # triples [{"head", "relation", "tail"(, BC5CDR: "head_id", "tail_id")}], an answer, labels
@@ -100,6 +109,7 @@ class DatasetSpec:
     pretraining_split: Optional[str] = "train"  # whose documents a pre-training corpus may take (the demo's)
     paper_result = ""  # what the paper reports for BioGPT (347M), for scale
     prompt_prefixes = PROMPT_PREFIXES
+    definition: Optional[dict] = None  # a dataset defined by files (custom.py): what rebuilds its spec
 
     # --- building ------------------------------------------------------------------------------
 
@@ -109,8 +119,9 @@ class DatasetSpec:
         return Path(raw_dir) / self.raw_files[split]
 
     def examples(self, raw_dir: Path, split: str, variant: str = "default") -> Iterator[Example]:
-        """The split's examples in the original's order; records it skips are not yielded but
-        counted by `skipped`."""
+        """The split's examples in the original's order (an empty target: a document without gold,
+        which the build leaves out and counts); a dataset read from users' files also yields a
+        `Problem` for each record it cannot use as it is."""
         raise NotImplementedError
 
     def check_variant(self, variant: str) -> str:

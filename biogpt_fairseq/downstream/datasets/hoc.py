@@ -38,6 +38,7 @@ class HoC(DatasetSpec):
     pretraining_split = None  # sentences, not documents
     paper_result = "micro F1 85.12"
     phrase = "the type of this document is"
+    separator = LABEL_SEPARATOR
 
     def examples(self, raw_dir, split, variant="default"):
         self.check_variant(variant)
@@ -57,9 +58,12 @@ class HoC(DatasetSpec):
     def decode(self, line, decoder="original", resources=None, source="", variant="default"):
         if decoder == "original":
             match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
-            return Decoded(True, split_labels(match.group(1).strip())) if match else Decoded(False, [])
+            return Decoded(True, self.split_labels(match.group(1).strip())) if match else Decoded(False, [])
         match = re.search(rf"{self.phrase} (.+?)[\s.]*$", strip_prompt_residue(line).lower())
-        return Decoded(True, [l for l in split_labels(match.group(1)) if l]) if match else Decoded(False, [])
+        return Decoded(True, [l for l in self.split_labels(match.group(1)) if l]) if match else Decoded(False, [])
+
+    def split_labels(self, text: str):
+        return split_labels(text)
 
     def score(self, predictions, gold_path, classes="original", **options):
         """Micro F1 over the ten hallmarks and `empty` (the original's 11 classes); with

@@ -29,6 +29,7 @@ class PubMedQA(DatasetSpec):
     variants = {"reasoning-free": "the source ends with the long answer (the original release's data, the paper's 78.2)",
                 "reasoning-required": "the source without the long answer"}
     phrase = "the answer to the question given the context is"
+    answers = ANSWERS
     paper_result = "accuracy 78.2"
 
     def examples(self, raw_dir, split, variant="default"):
@@ -48,7 +49,7 @@ class PubMedQA(DatasetSpec):
             yield f"{split}:{lineno}", source.split(" context: ", 1)[-1].rsplit(LONG_ANSWER, 1)[0]
 
     def constraint_text(self, variant="default"):
-        return f"{self.phrase} {' '.join(ANSWERS)} ."
+        return f"{self.phrase} {' '.join(self.answers)} ."
 
     def api_source(self, question: str, context: str, long_answer: str = "") -> str:
         """A question and its context (and long answer) as the model reads them."""
@@ -59,8 +60,10 @@ class PubMedQA(DatasetSpec):
         if decoder == "original":  # everything after the phrase is the answer
             match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
             return Decoded(True, match.group(1).strip()) if match else Decoded(False, None)
-        match = re.search(rf"{self.phrase}\s+(yes|no|maybe)\b", strip_prompt_residue(line).lower())
-        return Decoded(True, match.group(1)) if match else Decoded(False, None)
+        by_lower = {answer.lower(): answer for answer in self.answers}
+        choices = "|".join(re.escape(a) for a in sorted(by_lower, key=len, reverse=True))
+        match = re.search(rf"{self.phrase}\s+({choices})(?!\w)", strip_prompt_residue(line).lower())
+        return Decoded(True, by_lower[match.group(1)]) if match else Decoded(False, None)
 
     def score(self, predictions, gold_path, **options):
         gold = last_field_of_lines(gold_path)
