@@ -16,14 +16,14 @@ fine-tuned on.
 import tempfile
 import warnings
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 from fairseq import utils
 from omegaconf import open_dict
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
-from biogpt_fairseq.downstream import get_dataset
+from biogpt_fairseq.downstream import resolve
 from biogpt_fairseq.runtime.sequence_generator import AllowedTokens, BioGPTSequenceGenerator
 from biogpt_fairseq.textio import UserError
 
@@ -61,13 +61,14 @@ def _checkpoint_in(path: Path, checkpoint_file: Optional[str]) -> Path:
 class BioGPT:
     """A loaded BioGPT (pre-trained or fine-tuned with a prompt) and its tokenizer."""
 
-    def __init__(self, hub, on_overflow: str = "truncate", _keep=None):
+    def __init__(self, hub, on_overflow: str = "truncate", checkpoint: Optional[Path] = None, _keep=None):
         if on_overflow not in ON_OVERFLOW:
             raise ValueError(f"on_overflow must be one of {ON_OVERFLOW}, not {on_overflow!r}")
         self.hub = hub.eval()
         self.on_overflow = on_overflow
         self.is_prompt_model = hub.cfg.task._name == "language_modeling_prompt"
         self.dataset = hub.task.settings["dataset"] if self.is_prompt_model else None
+        self.checkpoint = checkpoint
         self._keep = _keep  # a converted Hugging Face model's temporary directory lives as long as we do
 
     @classmethod
@@ -111,7 +112,7 @@ class BioGPT:
                             f"types but {checkpoint} was trained with {rows}: not this model's dictionary")
         model = task.build_model(cfg.model, from_checkpoint=True)  # (drops settings of older releases)
         model.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
-        return cls(GeneratorHubInterface(cfg, task, [model]), on_overflow=on_overflow, _keep=keep)
+        return cls(GeneratorHubInterface(cfg, task, [model]), on_overflow=on_overflow, checkpoint=checkpoint, _keep=keep)
 
     def to(self, device) -> "BioGPT":
         self.hub.to(device)
@@ -230,15 +231,19 @@ class BioGPT:
         sequences = [torch.cat([h["prefix"], h["tokens"][:max_new_tokens]]) for h in hypotheses]
         return [self.hub.decode(s) if bpe else self.hub.string(s) for s in sequences]
 
-    def _spec(self, dataset: Optional[str], kind: str):
+    def spec(self, dataset: Optional[str] = None):
+        """The spec of the dataset the model was fine-tuned on (a paper dataset, or one defined by files)."""
         if dataset is not None and self.dataset is not None and dataset != self.dataset:
             raise UserError(f"this model was fine-tuned on {self.dataset}, not {dataset}")
         name = dataset or self.dataset
         if name is None:
             raise UserError("the checkpoint does not say which dataset it was fine-tuned on: pass dataset=")
-        spec = get_dataset(name)
+        return resolve(name, self.hub.task.settings.get("definition") if name == self.dataset else None)
+
+    def _spec(self, dataset: Optional[str], kind: str):
+        spec = self.spec(dataset)
         if spec.kind != kind:
-            raise UserError(f"{name} is not a {kind} dataset")
+            raise UserError(f"{spec.name} is not a {kind} dataset")
         return spec
 
     def _decoded(self, spec, sources: List[str], decoder: str, beam: int, **options) -> list:
@@ -248,13 +253,33 @@ class BioGPT:
         return [spec.decode(line, decoder, None, source, variant=variant).value for line, source in zip(lines, sources)]
 
     def extract_relations(self, abstracts: Sequence[str], dataset: Optional[str] = None, decoder: str = "original",
-                          beam: int = 1, **options) -> List[List[Triple]]:
+                          beam: int = 1, format: Optional[str] = None, **options) -> Union[List[List[Triple]], str]:
         """(head, relation, tail) triples for each abstract, as the model's dataset has them:
         chemical-induced disease ('CID') for bc5cdr, drug-drug interactions for ddi,
-        drug-target interactions for kd-dti."""
+        drug-target interactions for kd-dti, yours for a dataset of your own. With `format`
+        ('jsonl', 'pubtator', 'bioc-xml', 'bioc-json'), the abstracts (texts, or records with
+        "id", "title", "abstract") and their triples rendered in that format, as a string."""
+        if format is not None:
+            from biogpt_fairseq.downstream.extract import Extractor, documents_from, render
+
+            self._spec(dataset, "triples")
+            extractor = Extractor(self, decoder, beam, options.pop("max_new_tokens", None))
+            return render(extractor.rows(documents_from(abstracts)), format, extractor)
         spec = self._spec(dataset, "triples")
         decoded = self._decoded(spec, [spec.api_source(a) for a in abstracts], decoder, beam, **options)
         return [[Triple(t["head"], t["relation"], t["tail"]) for t in triples] for triples in decoded]
+
+    def extract(self, documents: Iterable, decoder: str = "original", beam: int = 1, batch_docs: int = 64,
+                max_new_tokens: Optional[int] = None) -> Iterator[dict]:
+        """One result per document, lazily, in input order: documents (texts, records with "id", "text"
+        or "title" and "abstract" (and "question" for a qa model), or `formats.Document`s, e.g. from
+        `formats.read_documents(path)`) are read and generated `batch_docs` at a time, so any number
+        runs in bounded memory. Each result is the record biogpt-extract writes as JSON lines."""
+        from biogpt_fairseq.downstream.extract import Extractor, documents_from
+
+        extractor = Extractor(self, decoder, beam, max_new_tokens, batch_docs)
+        for _, row in extractor.rows(documents_from(documents)):
+            yield row
 
     def answer(self, question: Union[str, Sequence[str]], context: Union[str, Sequence[str]],
                long_answer: Union[str, Sequence[str]] = "", decoder: str = "original", beam: int = 1,

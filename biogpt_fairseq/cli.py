@@ -16,6 +16,7 @@ MODULES = {  # console script -> the module whose main() it runs
     "biogpt-postprocess": "downstream.postprocess",
     "biogpt-evaluate": "downstream.evaluate",
     "biogpt-infer": "downstream.infer",
+    "biogpt-extract": "downstream.extract",
     "biogpt-average-checkpoints": "tools.average_checkpoints",
     "biogpt-convert": "tools.convert",
     "biogpt-demo": "tools.demo",

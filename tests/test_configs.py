@@ -91,10 +91,11 @@ ORIGINAL_TRAIN_SH = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ORIGINAL_TRAIN_SH))
+@pytest.mark.parametrize("name", sorted(ORIGINAL_TRAIN_SH) + ["custom"])
 def test_finetune_configs_are_the_original_train_sh(name):
     cfg = composed("finetune", name, "data-bin", "checkpoint.finetune_from_model=pretrained.pt")
-    lr, warmup, max_epoch, max_update, max_source, prompt = ORIGINAL_TRAIN_SH[name]
+    # custom (a dataset of your own files): what every train.sh shares, as BC5CDR's has it
+    lr, warmup, max_epoch, max_update, max_source, prompt = ORIGINAL_TRAIN_SH.get(name, ORIGINAL_TRAIN_SH["bc5cdr"])
     assert cfg["optimization"]["lr"] == [lr] and cfg["lr_scheduler"]["warmup_updates"] == warmup
     assert (cfg["optimization"]["max_epoch"], cfg["optimization"]["max_update"]) == (max_epoch, max_update)
     assert cfg["task"]["max_source_positions"] == max_source and cfg["task"]["learned_prompt"] == prompt

@@ -64,7 +64,7 @@ def report_coverage(spec, predicted: set, gold: Path, predictions_path: str) -> 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("positional", nargs="*", metavar="[DATASET] PREDICTIONS",
-                        help=f"dataset ({', '.join(sorted(DATASETS))}; default: the --data-bin manifest's) and "
+                        help=f"dataset ({', '.join(sorted(DATASETS))} or a definition file; default: the --data-bin manifest's) and "
                              "the decoded predictions")
     parser.add_argument("--pred", help="the predictions (instead of the positional PREDICTIONS)")
     parser.add_argument("--data-bin", help="the fine-tuning data directory (its manifest names the gold files)")

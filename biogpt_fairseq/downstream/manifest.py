@@ -42,8 +42,18 @@ def read_optional(directory: Optional[Path]) -> Optional[dict]:
     return read(directory)
 
 
+def spec(manifest: dict):
+    """The spec of the dataset a manifest describes (a paper dataset, or one defined by files)."""
+    from biogpt_fairseq.downstream import resolve
+
+    return resolve(manifest["dataset"], manifest.get("definition"))
+
+
 def raw_dir(manifest: dict, data: Optional[str] = None) -> Path:
-    """The dataset's raw folder: under `data` (or $BIOGPT_DATA) when given, else where it was built from."""
+    """The dataset's raw folder: under `data` (or $BIOGPT_DATA) when given, else where it was built from.
+    A dataset defined by files names them itself: its definition's folder."""
+    if manifest.get("definition"):
+        return Path(manifest["definition"]["root"])
     root = data or os.environ.get("BIOGPT_DATA") or manifest["data"]
     path = Path(root) / manifest["folder"] / "raw"
     if not path.is_dir():

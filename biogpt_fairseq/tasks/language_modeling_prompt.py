@@ -68,7 +68,7 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
 
 # What the task saves in checkpoints: the settings inference needs, and the dictionary's extension.
 STATE_KEYS = ("learned_prompt", "learned_prompt_pattern", "manual_prompt", "prefix", "sep_token",
-              "max_source_positions", "max_target_positions", "dataset", "variant", "appended_symbols")
+              "max_source_positions", "max_target_positions", "dataset", "variant", "definition", "appended_symbols")
 
 
 def dictionary_file(directory: str, source_lang: Optional[str]) -> str:
@@ -97,6 +97,8 @@ class LanguageModelingPromptTask(LanguageModelingTask):
             "manual_prompt": args.manual_prompt, "prefix": args.prefix, "sep_token": args.sep_token,
             "max_source_positions": args.max_source_positions, "max_target_positions": args.max_target_positions,
             "dataset": (self.data_manifest or {}).get("dataset"), "variant": (self.data_manifest or {}).get("variant"),
+            # a dataset of the user's own files: its definition, which rebuilds its spec at inference
+            "definition": (self.data_manifest or {}).get("definition"),
         }
         self.given = {key for key, value in self.settings.items() if value is not None}
         self._apply_settings()

@@ -1,0 +1,294 @@
+"""A fine-tuned model over new documents: triples, labels or answers, in the formats tools exchange.
+
+    biogpt-extract MODEL INPUT --out OUT [--format jsonl|pubtator|bioc-xml|bioc-json]
+                   [--input-format text|jsonl|pubtator|bioc-xml|bioc-json|pubmed-xml] [--data-bin DIR]
+                   [--decoder original|robust] [--batch-docs 64] [--max-new-tokens N] [--beam 1] [--cpu]
+
+MODEL is a fine-tuned checkpoint or its directory (its dictionary and BPE codes
+beside it, or in --data-bin); the checkpoint says which dataset it was
+fine-tuned on, and so how its sentences decode. INPUT is plain text (one
+document per line, its line number the id), JSON lines ({"id", "text" or
+"title" and "abstract"; a qa model: "question"}), PubTator, BioC XML or JSON,
+or PubMed XML (.gz too); the output format follows OUT's extension unless
+--format names it. Output keeps the input's ids and order: one record per
+input document, also for a document without text or one that could not be
+read (its status says so; they are counted on stderr).
+
+Documents are read one at a time and generated in chunks of --batch-docs
+(fairseq's batches within a chunk), so memory does not grow with the input.
+Each finished chunk is appended to OUT.partial.jsonl and flushed to disk; when
+every document is done, OUT is written from it (under a temporary name, then
+renamed) and the journal removed. A killed run started again with the same
+command resumes after its last finished chunk and redoes none before it.
+Decoding is greedy by default with the original's limit (the whole sequence
+within the model's positions); --max-new-tokens caps each answer.
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Tuple
+
+from biogpt_fairseq.downstream import DECODERS
+from biogpt_fairseq.downstream.infer import ORIGINAL_MAX_TOKENS
+from biogpt_fairseq.downstream.formats import (
+    BINARY_OUTPUT, INPUT_FORMATS, OUTPUT_FORMATS, WRITERS, Document, check_output, detect_format, output_format,
+    read_documents, result_row,
+)
+from biogpt_fairseq.textio import UserError, atomic_output, json_line, run_cli
+
+JOURNAL_FORMAT = 1
+EMPTY = {"triples": [], "labels": [], "answer": None}
+
+
+def documents_from(items: Iterable) -> Iterator[Document]:
+    """Documents from what the API is given: Documents, texts, or records as JSON lines have them."""
+    for index, item in enumerate(items):
+        if isinstance(item, Document):
+            yield item
+        elif isinstance(item, str):
+            yield Document(index, str(index), f"input {index}", text=item.strip())
+        elif isinstance(item, dict):
+            title, abstract = item.get("title"), item.get("abstract")
+            text = item.get("text", item.get("context"))
+            yield Document(index, str(item.get("id", index)), f"input {index}", title=(title or "").strip(),
+                           text=(text if text is not None else abstract or "").strip(), record=item)
+        else:
+            raise UserError(f"input {index}: a text, a record (dict) or a Document, not {type(item).__name__}")
+
+
+class Extractor:
+    """A fine-tuned model and its dataset's spec: documents in, one result row per document out."""
+
+    def __init__(self, model, decoder: str = "original", beam: int = 1, max_new_tokens: Optional[int] = None,
+                 batch_docs: int = 64):
+        if decoder not in DECODERS:
+            raise UserError(f"unknown decoder {decoder!r}: choose from {', '.join(DECODERS)}")
+        if batch_docs < 1:
+            raise UserError("batch_docs must be at least 1")
+        if not model.is_prompt_model or not model.dataset:
+            raise UserError("extraction needs a fine-tuned model whose checkpoint names its dataset")
+        self.model, self.decoder, self.beam = model, decoder, beam
+        self.max_new_tokens, self.batch_docs = max_new_tokens, batch_docs
+        self.spec = model.spec()
+        settings = model.hub.task.settings
+        self.variant = settings.get("variant") or "default"
+        self.types = tuple(getattr(self.spec, "entity_types", ("Entity", "Entity")))
+
+    def source(self, document: Document) -> Tuple[Optional[str], str]:
+        """(what the model reads, or None; the status)."""
+        if document.error is not None:
+            return None, "unreadable"
+        if self.spec.kind == "answer":
+            question = document.record.get("question") if document.record else None
+            if not isinstance(question, str) or not question.strip():
+                return None, "no question"
+            return self.spec.api_source(question, document.content, str(document.record.get("long_answer") or "")), "ok"
+        if not document.content.strip():
+            return None, "no text"
+        return self.spec.api_source(document.content), "ok"
+
+    def rows(self, documents: Iterable[Document]) -> Iterator[Tuple[Document, dict]]:
+        """(document, its result row), in input order, a chunk of `batch_docs` documents at a time."""
+        chunk = []
+        for document in documents:
+            chunk.append(document)
+            if len(chunk) == self.batch_docs:
+                yield from self._chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._chunk(chunk)
+
+    def _chunk(self, documents: List[Document]) -> List[Tuple[Document, dict]]:
+        sources = [self.source(d) for d in documents]
+        tokens = self.model._encode([source for source, status in sources if status == "ok"])
+        # Sources longer than the task's max_source_positions are cut as in fine-tuning: each row says so.
+        cut = iter([len(t) - 1 > self.model.hub.task.max_source_positions for t in tokens])
+        lines = iter(self.model.complete_tokens(tokens, beam=self.beam, max_new_tokens=self.max_new_tokens)
+                     if tokens else [])
+        results = []
+        for document, (source, status) in zip(documents, sources):
+            if status != "ok":
+                row = result_row(document, self.spec.kind, EMPTY[self.spec.kind], False, "", status)
+                if document.error is not None:
+                    row["error"] = f"{document.where}: {document.error}"
+                results.append((document, row))
+                continue
+            line = next(lines)
+            decoded = self.spec.decode(line, self.decoder, None, source, variant=self.variant)
+            row = result_row(document, self.spec.kind, decoded.value, decoded.parsed, line)
+            if next(cut):
+                row["source_cut"] = self.model.hub.task.max_source_positions
+            results.append((document, row))
+        return results
+
+
+def render(results: Iterable[Tuple[Document, dict]], fmt: str, extractor: Extractor) -> str:
+    """(document, row) results as one string in `fmt`."""
+    import io
+
+    if fmt not in OUTPUT_FORMATS:
+        raise UserError(f"unknown format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
+    handle = io.BytesIO() if fmt in BINARY_OUTPUT else io.StringIO()
+    writer = WRITERS[fmt](handle, kind=extractor.spec.kind, types=extractor.types)
+    for document, row in results:
+        writer.write(document, row)
+    writer.close()
+    value = handle.getvalue()
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+# --- the command: a journal that survives a kill ---------------------------------------------------
+
+def _journal_rows(path: Path) -> Tuple[dict, List[int]]:
+    """(header, the byte offset after each complete row) of a journal; a torn last line is not a row."""
+    ends, header = [], None
+    with open(path, "rb") as handle:
+        offset = 0
+        for raw in handle:
+            offset += len(raw)
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            if header is None:
+                header = record
+            else:
+                ends.append(offset)
+    if header is None or header.get("journal") != JOURNAL_FORMAT:
+        raise UserError(f"{path}: not a biogpt-extract journal (remove it to start again)")
+    return header, ends
+
+
+def _settings_differ(header: dict, wanted: dict) -> List[str]:
+    return [f"{key}: {header.get(key)!r} before, {value!r} now" for key, value in wanted.items()
+            if header.get(key) != value]
+
+
+def resume_point(journal: Path, wanted: dict, batch_docs: int) -> int:
+    """How many documents the journal holds, cut back to its last whole chunk (so that a resumed
+    run batches the rest exactly as an uninterrupted one); the journal truncated there."""
+    header, ends = _journal_rows(journal)
+    differ = _settings_differ(header, wanted)
+    if differ:
+        raise UserError(f"{journal} was made with other settings ({'; '.join(differ)}): run the same command to "
+                        "resume it, or remove it to start again")
+    done = len(ends) // batch_docs * batch_docs
+    with open(journal, "rb+") as handle:
+        handle.seek(0)
+        first = handle.readline()
+        handle.truncate(ends[done - 1] if done else len(first))
+    return done
+
+
+def _journal_records(journal: Path) -> Iterator[dict]:
+    with open(journal, encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            yield json.loads(line)
+
+
+def _matched(documents: Iterator[Document], rows: Iterator[dict], journal: Path) -> Iterator[Tuple[Document, dict]]:
+    """Input documents and journal rows in step; any disagreement means the input changed."""
+    for row in rows:
+        document = next(documents, None)
+        if document is None or document.id != row["id"] or document.index != row["index"]:
+            found = "the end of the input" if document is None else f"document {document.index} ({document.id!r})"
+            raise UserError(f"{journal} holds document {row['index']} ({row['id']!r}) where the input has {found}: "
+                            "the input changed since; remove the journal to start again")
+        yield document, row
+
+
+def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[str] = None,
+                 input_format: Optional[str] = None, model_path: str = "", progress: bool = True) -> dict:
+    """Extract from every document of `input_path` into `out`, resumable; return the counts."""
+    from tqdm import tqdm
+
+    input_format = input_format or detect_format(input_path)
+    fmt = fmt or output_format(out)
+    if fmt not in OUTPUT_FORMATS:
+        raise UserError(f"unknown output format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
+    check_output(fmt, extractor.spec.kind)
+    journal = Path(f"{out}.partial.jsonl")
+    wanted = {"journal": JOURNAL_FORMAT, "input": str(Path(input_path).resolve()), "input_format": input_format,
+              "model": model_path, "dataset": extractor.spec.name, "decoder": extractor.decoder,
+              "beam": extractor.beam, "max_new_tokens": extractor.max_new_tokens, "batch_docs": extractor.batch_docs}
+    done = resume_point(journal, wanted, extractor.batch_docs) if journal.exists() else 0
+    if not done:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with open(journal, "w", encoding="utf-8") as handle:
+            handle.write(json_line(wanted))
+    else:
+        print(f"extract: resuming {journal}: {done} documents already done", file=sys.stderr)
+    documents = read_documents(input_path, input_format)
+    for _ in _matched(documents, _journal_records(journal), journal):
+        pass  # the documents done: checked against the journal, not redone
+    generated = 0
+    with open(journal, "a", encoding="utf-8") as handle, \
+            tqdm(initial=done, unit=" docs", file=sys.stderr, disable=not progress, mininterval=2) as bar:
+        for index, (_, row) in enumerate(extractor.rows(documents)):
+            handle.write(json_line(row))
+            generated += row["status"] == "ok"
+            if (index + 1) % extractor.batch_docs == 0:
+                handle.flush()
+                os.fsync(handle.fileno())
+            bar.update(1)
+    counts = {"documents": 0, "generated": generated, "resumed_after": done, "source_cut": 0}
+    with atomic_output(out, "wb" if fmt in BINARY_OUTPUT else "w") as handle:
+        writer = WRITERS[fmt](handle, kind=extractor.spec.kind, types=extractor.types)
+        for document, row in _matched(read_documents(input_path, input_format), _journal_records(journal), journal):
+            writer.write(document, row)
+            counts["documents"] += 1
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            counts["parsed"] = counts.get("parsed", 0) + row["parsed"]
+            counts["source_cut"] += "source_cut" in row
+        writer.close()
+    journal.unlink()
+    return counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a fine-tuned checkpoint, or its directory")
+    parser.add_argument("input", help="the documents (plain text, JSON lines, PubTator, BioC XML/JSON, PubMed XML)")
+    parser.add_argument("--out", required=True, help="the output file")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the file)")
+    parser.add_argument("--data-bin", help="where the model's dictionary and BPE codes are (default: beside it)")
+    parser.add_argument("--decoder", default="original", choices=DECODERS,
+                        help="'original': the release's postprocess (default); 'robust': ours")
+    parser.add_argument("--batch-docs", type=int, default=64, help="documents generated together (default 64)")
+    parser.add_argument("--max-new-tokens", type=int, help="at most N generated tokens per document "
+                                                            "(default: the original's limit)")
+    parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    input_format = args.input_format or detect_format(args.input)
+    output = args.format or output_format(args.out)
+    from biogpt_fairseq.api import BioGPT
+
+    model = BioGPT.from_pretrained(args.model, data=args.data_bin)
+    model.hub.cfg.dataset.max_tokens, model.hub.cfg.dataset.batch_size = ORIGINAL_MAX_TOKENS, None
+    if not args.cpu:
+        import torch
+
+        if torch.cuda.is_available():
+            model.to("cuda")
+    extractor = Extractor(model, args.decoder, args.beam, args.max_new_tokens, args.batch_docs)
+    counts = extract_file(extractor, args.input, args.out, output, input_format, str(Path(args.model).resolve()),
+                          progress=not args.no_progress)
+    others = {k: v for k, v in counts.items() if k not in ("documents", "generated", "resumed_after", "ok", "parsed",
+                                                           "source_cut")}
+    print(f"extract {extractor.spec.name}: {counts['documents']} documents -> {args.out}; {counts.get('ok', 0)} read by "
+          f"the model ({counts['generated']} in this run; {counts['source_cut']} cut at the model's "
+          f"{model.hub.task.max_source_positions} source tokens), {counts.get('parsed', 0)} parsed"
+          + "".join(f", {n} {status}" for status, n in others.items()), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
