@@ -54,6 +54,12 @@ def test_a_custom_dataset_from_files_to_scores(custom_model):
     manifest = json.loads((data_bin / "manifest.json").read_text())
     assert manifest["dataset"] == "drug-interactions"
     assert sorted(manifest["definition"]["labels"]) == sorted(NEW_LABELS.values())  # the train split's
+    # the checkpoint keeps the definition, without where the files were: all decoding needs
+    import torch
+
+    state = torch.load(checkpoints / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    definition = state["task_state"]["definition"]
+    assert definition == {k: v for k, v in manifest["definition"].items() if k not in ("files", "root")}
     y = (root / "built" / "raw" / "test.y").read_text().splitlines()
     assert y[0].startswith("the interaction between myfortic and magnesium is pharmacokinetic change; ")
     # the original's inference chain on the model, scored on the custom gold

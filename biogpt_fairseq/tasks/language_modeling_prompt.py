@@ -98,7 +98,7 @@ class LanguageModelingPromptTask(LanguageModelingTask):
             "max_source_positions": args.max_source_positions, "max_target_positions": args.max_target_positions,
             "dataset": (self.data_manifest or {}).get("dataset"), "variant": (self.data_manifest or {}).get("variant"),
             # a dataset of the user's own files: its definition, which rebuilds its spec at inference
-            "definition": (self.data_manifest or {}).get("definition"),
+            "definition": _portable((self.data_manifest or {}).get("definition")),
         }
         self.given = {key for key, value in self.settings.items() if value is not None}
         self._apply_settings()
@@ -258,6 +258,12 @@ class LanguageModelingPromptTask(LanguageModelingTask):
     def _bpe_codes(self) -> Optional[str]:
         path = os.path.join(utils.split_paths(self.args.data)[0], BPE_CODES)
         return path if os.path.exists(path) else None
+
+
+def _portable(definition: Optional[dict]) -> Optional[dict]:
+    from biogpt_fairseq.downstream.custom import portable
+
+    return portable(definition) if definition else None
 
 
 def _digest(path: str) -> str:
