@@ -112,7 +112,9 @@ class BioGPT:
                             f"types but {checkpoint} was trained with {rows}: not this model's dictionary")
         model = task.build_model(cfg.model, from_checkpoint=True)  # (drops settings of older releases)
         model.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
-        return cls(GeneratorHubInterface(cfg, task, [model]), on_overflow=on_overflow, checkpoint=checkpoint, _keep=keep)
+        hub = GeneratorHubInterface(cfg, task, [model])
+        hub.tokenizer = task.build_tokenizer(cfg.tokenizer)  # the task's hook, which the hub does not call
+        return cls(hub, on_overflow=on_overflow, checkpoint=checkpoint, _keep=keep)
 
     def to(self, device) -> "BioGPT":
         self.hub.to(device)

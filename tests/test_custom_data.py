@@ -2,14 +2,13 @@
 dedicated specs' files; bad records are counted and placed; the formats read and write as the bioc
 package does."""
 import json
-import sys
 
 import bioc
 import bioc.biocjson
 import bioc.biocxml
 import bioc.pubtator
 import pytest
-from conftest import REPO, run_tool
+from conftest import run_tool
 
 from biogpt_fairseq.downstream import resolve
 from biogpt_fairseq.downstream.build import build

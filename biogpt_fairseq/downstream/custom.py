@@ -218,6 +218,20 @@ class FileDataset:
         """(document, its gold or None, problems) of each record of a file."""
         raise NotImplementedError
 
+    def labels_of(self, gold) -> List[str]:
+        """The labels a record's gold holds."""
+        raise NotImplementedError
+
+    def train_labels(self) -> List[str]:
+        """The label set by default: the labels of the train split, in order of first appearance."""
+        seen = {}
+        for _, gold, _ in self.records(self.raw_files["train"], filter_labels=False):
+            for label in self.labels_of(gold):
+                seen.setdefault(label, None)
+        if not seen:
+            raise UserError(f"{self.raw_files['train']}: no label in the train split to take the label set from")
+        return list(seen)
+
     def gold_by_id(self, path) -> Dict[str, object]:
         gold = {}
         for document, value, _ in self.records(path):
@@ -326,20 +340,14 @@ class CustomRelations(FileDataset, RelationSpec):
                 raise UserError(f"{where}: a template without {{relation}} has one label, {relation!r}")
             self.definition["labels"] = [relation]
         self.relation_name = self.definition["relation"] = self.cased(str(definition.get("relation") or ""))
-        if self.definition["labels"] is None and "train" in self.raw_files:
-            self.definition["labels"] = self._labels_of(self.raw_files["train"])
+        if self.definition["labels"] is None:
+            self.definition["labels"] = self.train_labels()
         self.labels = self.definition["labels"]
         self.forms = {form: VerbTemplate(self.labels) if form == "svo" else template_from(text, "relation" in slots)}
         self.entity_types = tuple(definition["types"] or ("Entity", "Entity"))
 
-    def _labels_of(self, path) -> List[str]:
-        seen = {}
-        for _, triples, _ in self.records(path, filter_labels=False):
-            for _, relation, _ in triples or []:
-                seen.setdefault(relation, None)
-        if not seen:
-            raise UserError(f"{path}: no relation in the train split to take the label set from")
-        return list(seen)
+    def labels_of(self, triples):
+        return [relation for _, relation, _ in triples or []]
 
     # reading
     def records(self, path, filter_labels=True):
@@ -502,15 +510,14 @@ class CustomLabels(FileDataset, HoC):
         self.separator = definition["label_separator"]
         self.none_label = self.cased(definition["none_label"]) if definition["none_label"] else None
         if self.definition["labels"] is None:
-            seen = {}
-            for _, labels, _ in self.records(self.raw_files["train"], filter_labels=False):
-                for label in labels or []:
-                    seen.setdefault(label, None)
-            self.definition["labels"] = list(seen)
+            self.definition["labels"] = self.train_labels()
         self.labels = self.definition["labels"]
         if self.none_label and self.none_label not in self.labels:
             self.labels = self.definition["labels"] = self.labels + [self.none_label]
         self.variants = {"default": f"targets '{self.phrase} LABEL{self.separator}LABEL.'"}
+
+    def labels_of(self, labels):
+        return labels or []
 
     def records(self, path, filter_labels=True):
         for document in self.documents_of(path):
@@ -579,13 +586,12 @@ class CustomQA(FileDataset, PubMedQA):
         self._setup(definition, where)
         self.phrase = phrase_of(definition["template"], "answer", where)
         if self.definition["labels"] is None:
-            seen = {}
-            for _, answer, _ in self.records(self.raw_files["train"], filter_labels=False):
-                if answer:
-                    seen.setdefault(answer, None)
-            self.definition["labels"] = list(seen)
+            self.definition["labels"] = self.train_labels()
         self.answers = tuple(self.definition["labels"])
         self.variants = {"default": f"targets '{self.phrase} ANSWER.'"}
+
+    def labels_of(self, answer):
+        return [answer] if answer else []
 
     def records(self, path, filter_labels=True):
         for document in self.documents_of(path):
