@@ -8,7 +8,7 @@ from fairseq.sequence_generator import SequenceGenerator
 from omegaconf import open_dict
 
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator, LengthLimitError
+from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator, DecodingCache, LengthLimitError
 
 SEARCHES = {
     "greedy": dict(beam=1),
@@ -86,9 +86,10 @@ def test_prompt_model_generates_the_same(tiny_prompt_model, pubmedqa_data, tiny_
 
 
 def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
-    """One decoder pass for the prefix every sentence shares, then one per new token (and eos)."""
+    """One decoder pass for the prefix every sentence shares, then one step of the decoding cache per
+    new token (and eos), on a cache allocated once."""
     decoder = lm.hub.models[0].decoder
-    calls = []
+    calls, steps, caches = [], [], []
 
     def counted(*args, _forward=decoder.forward, **kwargs):
         calls.append(args[0].shape)
@@ -100,9 +101,11 @@ def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
     generate(lm.hub, same_length, SequenceGenerator, **search)
     assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
     calls.clear()
+    monkeypatch.setattr(DecodingCache, "step", lambda self, tokens, _step=DecodingCache.step: (
+        steps.append(tokens.size(1)), caches.append(id(self.keys[0].untyped_storage())), _step(self, tokens))[-1])
     generate(lm.hub, same_length, BioGPTSequenceGenerator, **search)
-    assert len(calls) == 1 + 11
-    assert calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
+    assert len(calls) == 1 and calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
+    assert steps == list(range(21, 32)) and len(set(caches)) == 1
 
 
 def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, monkeypatch):

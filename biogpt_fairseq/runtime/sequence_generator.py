@@ -11,12 +11,19 @@ fairseq decoder-only model:
   beam, filling the attention caches. The forced steps then read their scores from that
   pass instead of running the decoder. The generator's loop is untouched, so the search,
   its scores and its random draws go as before.
-- **Linear maps** on CPU (the layers' and the output projection) go through oneDNN, 1.5 to
-  4x faster than the MKL product of torch's `linear` for the few rows of a decoding step
-  and 1.6x for the prefill's many. With 8 or more rows per step (batches, wide beams) the
-  matrices are packed for it once per search; below that oneDNN reads them as they are,
-  as fast (each weight read once per token), without the search's 0.1 to 0.2 s of packing
-  a 24 x 1024 model's 174 MB vocabulary matrix (measured).
+- **Linear maps** on CPU go through oneDNN: the output projection always, the layers' with 8 or
+  more rows a step (batches, wide beams) or where a matrix is too large for the cache (BioGPT's
+  24 x 1024 and up). oneDNN streams a matrix from memory 1.5 to 4x faster than the MKL product
+  of torch's `linear` for a decoding step's few rows, and 1.6x for the prefill's many; on small
+  matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. From 2 rows a step
+  the matrices are packed for oneDNN once per search (1.8x on the vocabulary's at 5 rows); at 1
+  row oneDNN reads them as they are, as fast, so a greedy search of one sentence reads each
+  weight once per token and saves the 0.1 to 0.2 s of packing a 174 MB vocabulary (measured).
+- **Decoding steps** after the prefix run the decoder's layers in one short loop over the same
+  modules and the same operations as fairseq's, on a key/value cache allocated once per search
+  for its length limit, where fairseq concatenates each step's keys and values onto copies of
+  the cache. That leaves out fairseq's per-step bookkeeping, a quarter of a 24 x 1024 model's
+  step at batch 1 (measured); a decoder of another shape runs fairseq's own forward.
 - **Cache reordering** is skipped when it would move nothing.
 - **Length limits** that leave no room after the forced prefix are an error, not a crash.
 - **N-gram blocking** (`--no-repeat-ngram-size`) bans on CPU what it bans on GPU, and never
@@ -37,9 +44,10 @@ from biogpt_fairseq.runtime import onednn
 # The prefill's logits are made this many floats (32 MB, about what stays in cache) at a time,
 # however long the prefix.
 PREFILL_CHUNK_FLOATS = 1 << 23
-# From this many rows per step a matrix packed for oneDNN pays for its packing; below, oneDNN
-# reads it as it is.
-ONEDNN_PACKED_MIN_ROWS = 8
+# From this many rows a step the layers' small matrices are faster on oneDNN than on MKL.
+ONEDNN_LAYERS_MIN_ROWS = 8
+# A matrix of this many elements (4 MB) or more streams from memory faster on oneDNN at any row count.
+ONEDNN_LARGE_MATRIX = 1 << 20
 
 class PrefillingEnsembleModel(EnsembleModel):
     """fairseq's EnsembleModel, prefilling the forced prefix of a single decoder-only model."""
@@ -55,9 +63,10 @@ class PrefillingEnsembleModel(EnsembleModel):
         return (self.models_size == 1 and not self.has_encoder() and self.has_incremental
                 and isinstance(decoder, TransformerDecoderBase) and decoder.adaptive_softmax is None)
 
-    def start(self, prefix, bos: int, beam_size: int, pad: int, eos: int) -> None:
-        """Before a search: the leading columns of `prefix` that force a token (not eos) in every sentence."""
-        self.prefix = None
+    def start(self, prefix, bos: int, beam_size: int, pad: int, eos: int, length_limit: int) -> None:
+        """Before a search: the leading columns of `prefix` that force a token (not eos) in every
+        sentence; `length_limit`, the most tokens a hypothesis can hold."""
+        self.prefix, self.cache, self.length_limit = None, None, length_limit
         if prefix is None or not self.applies():
             return
         forced = prefix.ne(pad) & prefix.ne(eos)
@@ -66,19 +75,20 @@ class PrefillingEnsembleModel(EnsembleModel):
             self.prefix, self.bos, self.eos, self.beam_size = prefix[:, :shared], bos, eos, beam_size
             self.inside_prefix = True
             decoder = self.single_model.decoder
-            packing = prefix.size(0) * beam_size >= ONEDNN_PACKED_MIN_ROWS
-            self.packed = _for_onednn(decoder.output_projection, packing)
+            rows = prefix.size(0) * beam_size
+            self.packed = _for_onednn(decoder.output_projection, packing=rows > 1)
             if self.packed is not None:
-                self._onednn_linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
+                self._onednn_linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)
+                                        and (rows >= ONEDNN_LAYERS_MIN_ROWS or m.weight.numel() >= ONEDNN_LARGE_MATRIX)]
                 for linear in self._onednn_linears:
-                    linear.forward = _OneDNNLinear(linear, packing)
+                    linear.forward = _OneDNNLinear(linear, packing=rows > 1)
 
     def finish(self) -> None:
         """After a search: the layers' own linear maps back."""
         for linear in self._onednn_linears:
             del linear.forward
         self._onednn_linears = []
-        self.prefix = None
+        self.prefix, self.cache = None, None
 
     def forward_decoder(self, tokens, encoder_outs, incremental_states, temperature: float = 1.0):
         if self.prefix is None:
@@ -128,7 +138,13 @@ class PrefillingEnsembleModel(EnsembleModel):
         return lprobs
 
     def _next_token(self, tokens, incremental_state, temperature: float) -> Tensor:
-        features, extra = self.single_model.decoder(tokens, incremental_state=incremental_state, features_only=True)
+        decoder = self.single_model.decoder
+        if self.cache is None and DecodingCache.applies(decoder):  # the prefill's keys and values, taken over
+            self.cache = DecodingCache(decoder, incremental_state, self.length_limit)
+        if self.cache is not None:
+            features, extra = self.cache.step(tokens), {"attn": [None], "inner_states": None}
+        else:
+            features, extra = decoder(tokens, incremental_state=incremental_state, features_only=True)
         logits = self._project(features[:, -1, :]).unsqueeze(1).div_(temperature)
         return self.single_model.get_normalized_probs((logits, extra), log_probs=True, sample=None)[:, -1, :]
 
@@ -142,6 +158,11 @@ class PrefillingEnsembleModel(EnsembleModel):
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
             return super().reorder_incremental_state(incremental_states, new_order)
+        if self.cache is not None:
+            self.row_sentence = self.row_sentence[new_order]
+            if not torch.equal(new_order, torch.arange(self.cache.rows, device=new_order.device)):
+                self.cache.reorder(new_order)
+            return
         moved = self.row_sentence[new_order]
         if self.inside_prefix:  # the caches hold the shared prefix only: the same for every beam
             unchanged = torch.equal(moved, self.row_sentence)
@@ -159,6 +180,80 @@ class PrefillingEnsembleModel(EnsembleModel):
             result = module.reorder_incremental_state(incremental_state, new_order)
             if result is not None:
                 incremental_state = result
+
+
+class DecodingCache:
+    """The decoder's layers for one new token a row, on keys and values kept in buffers of the
+    search's length limit: fairseq's operations, in its order, on its modules (so the same
+    numbers), without its per-step bookkeeping and copies of the cache."""
+
+    def __init__(self, decoder, incremental_state, capacity: int):
+        self.decoder, self.capacity = decoder, capacity
+        self.keys, self.values = [], []
+        for layer in decoder.layers:
+            state = layer.self_attn._get_input_buffer(incremental_state)
+            rows, heads, length, head_dim = state["prev_key"].shape
+            for buffers, name in ((self.keys, "prev_key"), (self.values, "prev_value")):
+                buffer = state[name].new_empty(rows * heads, capacity, head_dim)
+                buffer[:, :length] = state[name].reshape(rows * heads, length, head_dim)
+                buffers.append(buffer)
+        self.rows, self.heads, self.length, self.head_dim = rows, heads, length, head_dim
+
+    @staticmethod
+    def applies(decoder) -> bool:
+        """A decoder-only pre-LayerNorm Transformer of fairseq's, with nothing this loop leaves out."""
+        if decoder.training or decoder.cross_self_attention or decoder.project_in_dim is not None or \
+                decoder.layernorm_embedding is not None or decoder.quant_noise is not None:
+            return False
+        for layer in decoder.layers:
+            attention = layer.self_attn
+            if not (layer.normalize_before and layer.encoder_attn is None and not layer.cross_self_attention
+                    and layer.c_attn is None and layer.attn_ln is None and layer.ffn_layernorm is None
+                    and layer.w_resid is None and attention.self_attention and attention.bias_k is None
+                    and not attention.add_zero_attn and not attention.onnx_trace):
+                return False
+        return not any(getattr(m, "apply_during_inference", False) for m in decoder.modules())
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Features (rows, 1, dim) of each row's last token."""
+        decoder, t = self.decoder, self.length
+        if tokens.size(1) != t + 1 or t >= self.capacity:
+            raise RuntimeError(f"decoding cache of {t} positions (of {self.capacity}) at a step of {tokens.size(1)}")
+        positions = decoder.embed_positions(tokens, incremental_state={}) if decoder.embed_positions is not None \
+            else None
+        x = decoder.embed_scale * decoder.embed_tokens(tokens[:, -1:].contiguous())
+        if positions is not None:
+            x += positions[:, -1:]
+        x = x.transpose(0, 1)  # (1, rows, dim), as fairseq's layers hold it
+        rows, heads, head_dim = self.rows, self.heads, self.head_dim
+        for layer, keys, values in zip(decoder.layers, self.keys, self.values):
+            attention = layer.self_attn
+            residual, x = x, layer.self_attn_layer_norm(x)
+            q = attention.q_proj(x)
+            q *= attention.scaling
+            keys[:rows * heads, t] = attention.k_proj(x).reshape(rows * heads, head_dim)
+            values[:rows * heads, t] = attention.v_proj(x).reshape(rows * heads, head_dim)
+            weights = torch.bmm(q.reshape(rows * heads, 1, head_dim), keys[:rows * heads, :t + 1].transpose(1, 2))
+            probabilities = torch.nn.functional.softmax(weights, dim=-1, dtype=torch.float32).type_as(weights)
+            attended = torch.bmm(probabilities, values[:rows * heads, :t + 1])
+            x = residual + attention.out_proj(attended.view(1, rows, heads * head_dim))
+            residual, x = x, layer.final_layer_norm(x)
+            x = residual + layer.fc2(layer.activation_fn(layer.fc1(x)))
+        if decoder.layer_norm is not None:
+            x = decoder.layer_norm(x)
+        if decoder.project_out_dim is not None:
+            x = decoder.project_out_dim(x)
+        self.length = t + 1
+        return x.transpose(0, 1)
+
+    def reorder(self, new_order: Tensor) -> None:
+        """The rows' caches in `new_order` (beams reordered, finished sentences dropped)."""
+        rows, t = new_order.numel(), self.length
+        for buffer in self.keys + self.values:
+            old = buffer[:self.rows * self.heads].view(self.rows, self.heads, self.capacity, self.head_dim)
+            selected = old[:, :, :t].index_select(0, new_order)
+            buffer[:rows * self.heads].view(rows, self.heads, self.capacity, self.head_dim)[:, :, :t] = selected
+        self.rows = rows
 
 
 def _filling(incremental_state):
@@ -245,7 +340,7 @@ class BioGPTSequenceGenerator(SequenceGenerator):
         prefilling = isinstance(self.model, PrefillingEnsembleModel)
         if prefilling:
             self.model.start(prefix_tokens, self.eos if bos_token is None else bos_token, self.beam_size,
-                             self.pad, self.eos)
+                             self.pad, self.eos, self._length_limit(sample) + 2)
         try:
             return super()._generate(sample, prefix_tokens=prefix_tokens, constraints=constraints,
                                      bos_token=bos_token)
@@ -253,13 +348,20 @@ class BioGPTSequenceGenerator(SequenceGenerator):
             if prefilling:
                 self.model.finish()
 
+    def _length_limit(self, sample) -> int:
+        """The most tokens a hypothesis gets (fairseq's `max_len` in `_generate`)."""
+        src_tokens = sample["net_input"]["src_tokens"]
+        if self.match_source_len:
+            return int(src_tokens.ne(self.pad).sum(dim=1).max())
+        return min(int(self.max_len_a * src_tokens.size(1) + self.max_len_b), self.max_len - 1)
+
     def _check_length(self, sample, prefix_tokens) -> None:
         """fairseq's limit counts the whole sequence, the forced prefix included: max_len_a times the
         (padded) source length plus max_len_b, within the model's positions."""
         if prefix_tokens is None or self.match_source_len:
             return
         src_len = sample["net_input"]["src_tokens"].size(1)
-        max_len = min(int(self.max_len_a * src_len + self.max_len_b), self.max_len - 1)
+        max_len = self._length_limit(sample)
         longest = int(prefix_tokens.ne(self.pad).sum(dim=1).max())
         if longest >= max_len:
             raise LengthLimitError(
