@@ -2,13 +2,15 @@
 against `transformers.BioGptForCausalLM.generate(use_cache=True)`, with identical weights.
 
     .venv/bin/python bench/generation.py [--layers 4 --width 256] [--pairs 5]
+    .venv/bin/python bench/generation.py --layers 24 --width 1024 --pairs 3     (BioGPT's shape)
 
 A BioGPT-shaped model with the released 42,384-type vocabulary and random weights is written as a
 Hugging Face directory and converted to fairseq with `biogpt_fairseq.tools.convert`, so both systems hold
 the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
 Each mode is also timed against fairseq's stock `SequenceGenerator` (one token per step), the figure
-before biogpt_fairseq/runtime/sequence_generator.py.
+before biogpt_fairseq/runtime/sequence_generator.py. Beside batch 1 it prints the physical limit: the
+weights' bytes, all read for each token, over this machine's measured streaming-read bandwidth.
 """
 import argparse
 import json
@@ -59,6 +61,25 @@ def prompts(ours, data: Path, n: int) -> torch.Tensor:
     raise RuntimeError("not enough abstracts")
 
 
+def streaming_bandwidth(megabytes: int = 512, runs: int = 5) -> float:
+    """This machine's memory bandwidth for reading, bytes/s: the best of `runs` sums of a tensor far
+    larger than the caches."""
+    import time
+
+    big = torch.ones(megabytes << 18)
+    best = 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        big.sum()
+        best = max(best, big.numel() * 4 / (time.perf_counter() - start))
+    return best
+
+
+def bytes_per_token(model) -> int:
+    """What a batch-1 step must read: every parameter once (the tied embedding as the projection)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")))
@@ -99,6 +120,10 @@ def main() -> None:
                 return batch * NEW
             return run
 
+        weights, bandwidth = bytes_per_token(ours.hub.models[0]), streaming_bandwidth()
+        limit = bandwidth / weights
+        print(f"batch-1 limit: {weights / 1e9:.2f} GB of weights a token / {bandwidth / 1e9:.1f} GB/s streaming "
+              f"read = {limit:.1f} tok/s", flush=True)
         for name, batch, beam in [("greedy, batch 1", 1, 1), ("greedy, batch 16", 16, 1), ("beam 5, batch 1", 1, 5)]:
             ours_run, peer_run = fairseq_run(batch, beam), hf_run(batch, beam)
             stock_run = fairseq_run(batch, beam, SequenceGenerator)
@@ -106,6 +131,9 @@ def main() -> None:
             same = ours_run.outputs == peer_run.outputs
             report(f"{name} (new tokens/s){'' if beam > 1 else ', token-identical: ' + str(same)}", "tok/s",
                    "HF", result)
+            if batch == 1 and beam == 1:
+                print(f"{name}: the limit / ours = {limit / result['ours']:.2f}x, the limit / HF = "
+                      f"{limit / result['peer']:.2f}x", flush=True)
             result = interleaved(ours_run, stock_run, pairs=args.pairs)
             report(f"{name}, against fairseq's stock decoding, token-identical: "
                    f"{ours_run.outputs == stock_run.outputs}", "tok/s", "stock", result)
