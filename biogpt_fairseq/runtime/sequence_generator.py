@@ -22,8 +22,8 @@ fairseq decoder-only model:
 - **Decoding steps** after the prefix run the decoder's layers in one short loop over the same
   modules and the same operations as fairseq's, on a key/value cache allocated once per search
   for its length limit, where fairseq concatenates each step's keys and values onto copies of
-  the cache. That leaves out fairseq's per-step bookkeeping, a quarter of a 24 x 1024 model's
-  step at batch 1 (measured); a decoder of another shape runs fairseq's own forward.
+  the cache. In the profile of a 24 x 1024 greedy search of one sentence, the time outside the
+  matrix products (31% of a step) fell by a fifth. A decoder of another shape runs fairseq's forward.
 - **Cache reordering** is skipped when it would move nothing.
 - **Length limits** that leave no room after the forced prefix are an error, not a crash.
 - **N-gram blocking** (`--no-repeat-ngram-size`) bans on CPU what it bans on GPU, and never
