@@ -179,14 +179,12 @@ class FileDataset:
     pretraining_split = None
     paper_result = ""
 
-    def _setup(self, definition: dict, where: str):
+    def _setup(self, definition: dict):
         self.definition = dict(definition)
         self.name = definition["name"]
-        self.folder = "."
         self.raw_files = dict(definition.get("files") or {})
         self.gold_files = dict(self.raw_files)
         self.lowercase = definition["lowercase"]
-        self.where = where
 
     def raw_path(self, raw_dir, split):
         if split not in self.raw_files:
@@ -323,7 +321,7 @@ class CustomRelations(FileDataset, RelationSpec):
     kind = "triples"
 
     def __init__(self, definition: dict, where: str):
-        self._setup(definition, where)
+        self._setup(definition)
         template = definition["template"]
         if template == "svo" or template in RELATION_TEMPLATES:
             form, text = template, RELATION_TEMPLATES[template]
@@ -505,7 +503,7 @@ class CustomLabels(FileDataset, HoC):
     kind = "labels"
 
     def __init__(self, definition: dict, where: str):
-        self._setup(definition, where)
+        self._setup(definition)
         self.phrase = phrase_of(definition["template"], "labels", where)
         self.separator = definition["label_separator"]
         self.none_label = self.cased(definition["none_label"]) if definition["none_label"] else None
@@ -583,7 +581,7 @@ class CustomQA(FileDataset, PubMedQA):
     kind = "answer"
 
     def __init__(self, definition: dict, where: str):
-        self._setup(definition, where)
+        self._setup(definition)
         self.phrase = phrase_of(definition["template"], "answer", where)
         if self.definition["labels"] is None:
             self.definition["labels"] = self.train_labels()
