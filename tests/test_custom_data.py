@@ -337,3 +337,12 @@ def test_extraction_writers_are_read_back_by_the_bioc_package(tmp_path, fmt):
     assert [(r.infons["type"], refs[r.nodes[0].refid], refs[r.nodes[1].refid]) for r in first.relations] == [
         ("effect", "aspirin", "warfarin"), ("int", "aspirin", "vitamin k")]
     assert collection.documents[2].infons["status"] == "no text"
+
+
+def test_labels_keep_their_case_through_both_decoders(tmp_path):
+    (tmp_path / "t.jsonl").write_text(json.dumps({"id": "1", "text": "Kinase assays.", "labels": "Kinase|Assay"}) + "\n")
+    spec = resolve(str(write_definition(tmp_path / "d.json", name="cased", kind="labels", files={"train": "t.jsonl"},
+                                        lowercase=False)))
+    assert spec.labels == ["Kinase", "Assay"]
+    for decoder in ("original", "robust"):
+        assert spec.decode("learned1 the type of this document is Kinase|Assay.", decoder).value == ["Kinase", "Assay"]

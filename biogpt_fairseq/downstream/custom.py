@@ -34,7 +34,7 @@ from biogpt_fairseq.downstream.datasets.pubmedqa import PubMedQA
 from biogpt_fairseq.downstream.formats import Document, detect_format, read_documents
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate
 from biogpt_fairseq.downstream.scoring import accuracy, hard_match, hard_match_report, label_micro_f1
-from biogpt_fairseq.downstream.spec import DATASETS, Example, Problem, with_final_period
+from biogpt_fairseq.downstream.spec import DATASETS, Decoded, Example, Problem, with_final_period
 from biogpt_fairseq.textio import UserError
 
 KINDS = ("relations", "labels", "qa")
@@ -552,6 +552,15 @@ class CustomLabels(FileDataset, HoC):
 
     def split_labels(self, text: str) -> List[str]:
         return [label.strip() for label in text.split(self.separator)]
+
+    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
+        """HoC's decoders; the robust one reads the line lower-cased, so its labels get back the label
+        set's case."""
+        decoded = super().decode(line, decoder, resources, source, variant)
+        if decoder == "original":
+            return decoded
+        by_lower = {label.lower(): label for label in self.labels}
+        return Decoded(decoded.parsed, [by_lower.get(label, label) for label in decoded.value])
 
     def constraint_text(self, variant="default"):
         return f"{self.phrase} {' '.join(self.labels)} {self.separator} ."
