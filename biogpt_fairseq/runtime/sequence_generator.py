@@ -69,6 +69,7 @@ class PrefillingEnsembleModel(EnsembleModel):
         self.prefix, self.cache, self.length_limit = None, None, length_limit
         if prefix is None or not self.applies():
             return
+        self.caching = DecodingCache.applies(self.single_model.decoder)
         forced = prefix.ne(pad) & prefix.ne(eos)
         shared = int(forced.all(dim=0).long().cumprod(dim=0).sum())
         if shared >= 1:
@@ -139,7 +140,7 @@ class PrefillingEnsembleModel(EnsembleModel):
 
     def _next_token(self, tokens, incremental_state, temperature: float) -> Tensor:
         decoder = self.single_model.decoder
-        if self.cache is None and DecodingCache.applies(decoder):  # the prefill's keys and values, taken over
+        if self.cache is None and self.caching:  # the prefill's keys and values, taken over
             self.cache = DecodingCache(decoder, incremental_state, self.length_limit)
         if self.cache is not None:
             features, extra = self.cache.step(tokens), {"attn": [None], "inner_states": None}
@@ -158,8 +159,7 @@ class PrefillingEnsembleModel(EnsembleModel):
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
             return super().reorder_incremental_state(incremental_states, new_order)
-        if self.cache is not None:
-            self.row_sentence = self.row_sentence[new_order]
+        if self.cache is not None:  # (past the prefix: the forced steps' rows are no longer read)
             if not torch.equal(new_order, torch.arange(self.cache.rows, device=new_order.device)):
                 self.cache.reorder(new_order)
             return
