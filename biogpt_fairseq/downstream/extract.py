@@ -124,17 +124,21 @@ class Extractor:
         return results
 
 
-def render(results: Iterable[Tuple[Document, dict]], fmt: str, extractor: Extractor) -> str:
-    """(document, row) results as one string in `fmt`."""
-    import io
-
-    if fmt not in OUTPUT_FORMATS:
-        raise UserError(f"unknown format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
-    handle = io.BytesIO() if fmt in BINARY_OUTPUT else io.StringIO()
+def write_results(handle, results: Iterable[Tuple[Document, dict]], fmt: str, extractor: Extractor) -> None:
+    """(document, row) results into `handle` (binary for BINARY_OUTPUT formats) in `fmt`."""
+    check_output(fmt, extractor.spec.kind)
     writer = WRITERS[fmt](handle, kind=extractor.spec.kind, types=extractor.types)
     for document, row in results:
         writer.write(document, row)
     writer.close()
+
+
+def render(results: Iterable[Tuple[Document, dict]], fmt: str, extractor: Extractor) -> str:
+    """(document, row) results as one string in `fmt`."""
+    import io
+
+    handle = io.BytesIO() if fmt in BINARY_OUTPUT else io.StringIO()
+    write_results(handle, results, fmt, extractor)
     value = handle.getvalue()
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
@@ -209,8 +213,6 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
 
     input_format = input_format or detect_format(input_path)
     fmt = fmt or output_format(out)
-    if fmt not in OUTPUT_FORMATS:
-        raise UserError(f"unknown output format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
     check_output(fmt, extractor.spec.kind)
     journal = Path(f"{out}.partial.jsonl")
     wanted = {"journal": JOURNAL_FORMAT, "input": str(Path(input_path).resolve()), "input_format": input_format,
@@ -237,15 +239,18 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
                 os.fsync(handle.fileno())
             bar.update(1)
     counts = {"documents": 0, "generated": generated, "resumed_after": done, "source_cut": 0}
-    with atomic_output(out, "wb" if fmt in BINARY_OUTPUT else "w") as handle:
-        writer = WRITERS[fmt](handle, kind=extractor.spec.kind, types=extractor.types)
-        for document, row in _matched(read_documents(input_path, input_format), _journal_records(journal), journal):
-            writer.write(document, row)
+
+    def counted(results):
+        for document, row in results:
             counts["documents"] += 1
             counts[row["status"]] = counts.get(row["status"], 0) + 1
             counts["parsed"] = counts.get("parsed", 0) + row["parsed"]
             counts["source_cut"] += "source_cut" in row
-        writer.close()
+            yield document, row
+
+    with atomic_output(out, "wb" if fmt in BINARY_OUTPUT else "w") as handle:
+        write_results(handle, counted(_matched(read_documents(input_path, input_format), _journal_records(journal),
+                                               journal)), fmt, extractor)
     journal.unlink()
     return counts
 

@@ -412,6 +412,9 @@ def _one_line(text: str) -> str:
 
 
 def check_output(fmt: str, kind: str) -> None:
+    """That `fmt` is an output format that holds results of `kind`."""
+    if fmt not in OUTPUT_FORMATS:
+        raise UserError(f"unknown output format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
     if fmt == "pubtator" and kind != "triples":
         raise UserError(f"PubTator holds entities and relations, not {kind}: write jsonl or BioC")
 
