@@ -24,6 +24,7 @@ from omegaconf import open_dict
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.downstream import resolve
+from biogpt_fairseq.runtime import precision
 from biogpt_fairseq.runtime.sequence_generator import AllowedTokens, BioGPTSequenceGenerator
 from biogpt_fairseq.textio import UserError
 
@@ -74,17 +75,19 @@ class BioGPT:
     @classmethod
     def from_pretrained(cls, path, checkpoint_file: Optional[str] = None, data: Optional[str] = None,
                         bpe_codes: Optional[str] = None, batch_size: int = 16,
-                        on_overflow: str = "truncate") -> "BioGPT":
+                        on_overflow: str = "truncate", dtype: str = "fp32") -> "BioGPT":
         """Load a fairseq checkpoint (a .pt file or a directory holding one) or a Hugging Face directory.
 
         `data` is the directory with the model's dictionary and BPE codes (a fine-tuning data-bin
         carries both), `bpe_codes` the codes if elsewhere; both default to the checkpoint's
         directory. `on_overflow` says what an input longer than the model's positions gets:
-        'truncate' (with a warning) or 'error'.
+        'truncate' (with a warning) or 'error'. `dtype` is the precision generation runs in: 'fp32' (the
+        original's) or 'bf16' (half the bytes read per token; see README's differences from the original).
         """
         from fairseq import checkpoint_utils, tasks
         from fairseq.hub_utils import GeneratorHubInterface
 
+        precision.torch_dtype(dtype)  # (an unknown one is an error before the model loads)
         path = Path(path)
         keep = None
         if path.is_dir() and (path / "config.json").is_file():  # Hugging Face: convert once, then as fairseq
@@ -98,7 +101,8 @@ class BioGPT:
         if not codes.is_file():
             raise FileNotFoundError(f"{codes}: no such file (the model's BPE codes; pass bpe_codes=)")
         state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint), arg_overrides={
-            "data": str(data_dir), "tokenizer": "moses", "bpe": "fastbpe", "bpe_codes": str(codes)})
+            "data": str(data_dir), "tokenizer": "moses", "bpe": "fastbpe", "bpe_codes": str(codes),
+            "decoding_dtype": dtype})  # (the prompt task's generator option, where its checkpoint has one)
         cfg = state["cfg"]
         cfg.dataset.batch_size, cfg.dataset.max_tokens = batch_size, None
         try:
@@ -112,6 +116,7 @@ class BioGPT:
                             f"types but {checkpoint} was trained with {rows}: not this model's dictionary")
         model = task.build_model(cfg.model, from_checkpoint=True)  # (drops settings of older releases)
         model.load_state_dict(state["model"], strict=True, model_cfg=cfg.model)
+        precision.cast([model], dtype)
         hub = GeneratorHubInterface(cfg, task, [model])
         hub.tokenizer = task.build_tokenizer(cfg.tokenizer)  # the task's hook, which the hub does not call
         return cls(hub, on_overflow=on_overflow, checkpoint=checkpoint, _keep=keep)
@@ -123,6 +128,11 @@ class BioGPT:
     @property
     def device(self) -> torch.device:
         return self.hub.device
+
+    @property
+    def dtype(self) -> str:
+        """The precision generation runs in ('fp32' or 'bf16')."""
+        return precision.name(next(self.hub.models[0].parameters()).dtype)
 
     # --- generation ---------------------------------------------------------------------------
 

@@ -139,3 +139,50 @@ def test_fairseq_generators_still_compile_with_torchscript_in_a_process_with_the
                                   no_repeat_ngram_size=2)
     torch.jit.script(generator.repeat_ngram_blocker)
     assert type(generator.repeat_ngram_blocker).__name__ == "NGramRepeatBlock"
+
+
+@pytest.fixture(scope="module")
+def lm_bf16(tiny_pretrained, tiny_corpus):
+    return BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, dtype="bf16")
+
+
+def test_bf16_decoding_runs_our_generator_as_fairseq_runs_it(lm_bf16, sentences):
+    """With `dtype="bf16"` the weights are bf16 and our generator's prefill and decoding cache
+    generate what fairseq's own generator does in bf16."""
+    assert lm_bf16.dtype == "bf16"
+    assert {p.dtype for p in lm_bf16.hub.models[0].parameters()} == {torch.bfloat16}
+    for search in (dict(beam=1), dict(beam=3)):
+        fast, stock = both(lm_bf16.hub, sentences, **search)
+        assert [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
+        for f, s in zip(fast, stock):  # bf16 rounds each layer's output to 8 bits of mantissa
+            torch.testing.assert_close(f[0]["positional_scores"], s[0]["positional_scores"], atol=0.05, rtol=0)
+
+
+def test_bf16_decoding_stays_close_to_fp32(lm, lm_bf16, sentences):
+    """bf16 against fp32 on real abstracts: next-token log-probabilities and greedy tokens."""
+    fp32, bf16 = both(lm.hub, sentences, beam=1)[0], both(lm_bf16.hub, sentences, beam=1)[0]
+    agreeing = total = 0
+    for a, b in zip(fp32, bf16):
+        a, b = a[0]["tokens"].tolist(), b[0]["tokens"].tolist()
+        agreeing += sum(x == y for x, y in zip(a, b))
+        total += max(len(a), len(b))
+    assert agreeing / total > 0.8
+    with torch.no_grad():
+        tokens = sentences[4][:-1].unsqueeze(0)
+        logits32 = lm.hub.models[0](tokens)[0].float().log_softmax(-1)
+        logits16 = lm_bf16.hub.models[0](tokens)[0].float().log_softmax(-1)
+    assert (logits32 - logits16).abs().max() < 0.25
+
+
+def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(tiny_prompt_model, pubmedqa_data,
+                                                                                tiny_corpus):
+    """fairseq-generate and fairseq-interactive build their generator through the task: its
+    --decoding-dtype casts the models there; the API's dtype= sets the same option."""
+    model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
+                                   bpe_codes=tiny_corpus / "bpecodes", dtype="bf16")
+    assert model.hub.task.args.decoding_dtype == "bf16"
+    model.hub.models[0].float()
+    model.hub.task.build_generator(model.hub.models, model.hub.cfg.generation)
+    assert {p.dtype for p in model.hub.models[0].parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="decoding dtype 'fp16': choose from fp32, bf16"):
+        BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="fp16")
