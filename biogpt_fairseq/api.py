@@ -82,7 +82,7 @@ class BioGPT:
         carries both), `bpe_codes` the codes if elsewhere; both default to the checkpoint's
         directory. `on_overflow` says what an input longer than the model's positions gets:
         'truncate' (with a warning) or 'error'. `dtype` is the precision generation runs in: 'fp32' (the
-        original's) or 'bf16' (half the bytes read per token; see README's differences from the original).
+        original's) or 'bf16' (half the bytes read a token; README's differences from the original).
         """
         from fairseq import checkpoint_utils, tasks
         from fairseq.hub_utils import GeneratorHubInterface

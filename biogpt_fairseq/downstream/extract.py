@@ -218,7 +218,8 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
     journal = Path(f"{out}.partial.jsonl")
     wanted = {"journal": JOURNAL_FORMAT, "input": str(Path(input_path).resolve()), "input_format": input_format,
               "model": model_path, "dataset": extractor.spec.name, "decoder": extractor.decoder,
-              "beam": extractor.beam, "dtype": extractor.model.dtype, "max_new_tokens": extractor.max_new_tokens, "batch_docs": extractor.batch_docs}
+              "beam": extractor.beam, "dtype": extractor.model.dtype, "max_new_tokens": extractor.max_new_tokens,
+              "batch_docs": extractor.batch_docs}
     done = resume_point(journal, wanted, extractor.batch_docs) if journal.exists() else 0
     if not done:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +272,8 @@ def main(argv=None) -> int:
                                                             "(default: the original's limit)")
     parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                        help="precision of generation: fp32 (default, the original's) or bf16 (faster on CPU)")
+                        help="precision of generation: fp32 (default, the original's) or bf16 "
+                             "(README's differences from the original)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

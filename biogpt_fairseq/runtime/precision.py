@@ -1,9 +1,12 @@
 """Decoding in reduced precision, a named option: fp32 (the original's) by default.
 
-`bf16` casts a model's weights, and so its activations, to bfloat16 for generation. At batch 1 a
-token reads every weight once, so memory bandwidth sets the pace and half the bytes is up to twice
-the speed on CPU; the scores are fp32 (fairseq normalises in fp32). Its measured effect on speed
-and quality is in README's "Differences from the original" and bench/RESULTS.md.
+`bf16` casts a model's weights, and so its activations, to bfloat16 for generation; the scores stay
+fp32 (fairseq normalises in fp32). A decoding step of one row reads every weight once, so memory
+bandwidth sets its pace: half the bytes made a greedy search of one sentence with BioGPT's 24 x 1024
+1.4x faster on this project's CPU. That CPU (AVX2) has no bf16 instructions, so products of many rows
+(a long prompt's prefill, batches, beams) are emulated there and ran 2 to 6x slower than fp32 ones;
+GPUs and CPUs with bf16 instructions run them natively. Measured effect: README's "Differences from
+the original" and bench/RESULTS.md.
 (torch is imported where used: the command-line tools list the choices without it.)
 """
 from typing import Iterable
