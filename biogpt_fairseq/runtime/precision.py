@@ -4,9 +4,9 @@
 fp32 (fairseq normalises in fp32). A decoding step of one row reads every weight once, so memory
 bandwidth sets its pace: half the bytes made a greedy search of one sentence with BioGPT's 24 x 1024
 1.4x faster on this project's CPU. That CPU (AVX2) has no bf16 instructions, so products of many rows
-(a long prompt's prefill, batches, beams) are emulated there and ran 2 to 6x slower than fp32 ones;
-GPUs and CPUs with bf16 instructions run them natively. Measured effect: README's "Differences from
-the original" and bench/RESULTS.md.
+(a long prompt's prefill, batches, beams) are emulated there: 1.3x (5 rows) to 6x (a prefill's
+thousands) slower than fp32's. GPUs and CPUs with bf16 instructions run them natively. Measured
+effect: README's "Differences from the original" and bench/RESULTS.md.
 (torch is imported where used: the command-line tools list the choices without it.)
 """
 from typing import Iterable
