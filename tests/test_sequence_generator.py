@@ -160,7 +160,8 @@ def test_bf16_decoding_runs_our_generator_as_fairseq_runs_it(lm_bf16, sentences)
 
 def test_bf16_decoding_stays_close_to_fp32(lm, lm_bf16, sentences):
     """bf16 against fp32 on real abstracts: next-token log-probabilities and greedy tokens."""
-    fp32, bf16 = both(lm.hub, sentences, beam=1)[0], both(lm_bf16.hub, sentences, beam=1)[0]
+    search = dict(beam=1, max_len_a=1, max_len_b=16)
+    fp32, bf16 = (generate(m.hub, sentences, BioGPTSequenceGenerator, **search) for m in (lm, lm_bf16))
     agreeing = total = 0
     for a, b in zip(fp32, bf16):
         a, b = a[0]["tokens"].tolist(), b[0]["tokens"].tolist()
