@@ -6,14 +6,18 @@
 Ours is fairseq's own step: `task.train_step` (model, criterion, backward) and fairseq's Adam, with
 the `chunked_cross_entropy` criterion; it is also timed against fairseq's `cross_entropy` (before/after).
 Prints tokens/s of both (interleaved), the model FLOPs per token (6 N + 12 L T d), the machine's
-measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), and each system's MFU.
-All three run in one process, where glibc keeps freed memory for reuse during the whole step, as our
-criterion has it during its forward (biogpt_fairseq/runtime/glibc_memory.py); `--return-freed-memory`
-measures all three with glibc's default.
+measured fp32 matmul peak (the best of torch's MKL and oneDNN backends), each system's MFU and its
+peak resident memory. Each system runs in a process of its own (at 24 x 1024 each holds 5.6 GB of
+weights, gradients and Adam moments before activations; together they did not fit in 24 GiB), ours
+beside one peer at a time; the parent hands out the steps in turn. In each process glibc keeps freed
+memory for reuse during the whole step, as our criterion has it during its forward
+(biogpt_fairseq/runtime/glibc_memory.py); `--return-freed-memory` measures all with glibc's default.
 """
 import argparse
 import contextlib
+import multiprocessing
 import os
+import resource
 import sys
 from pathlib import Path
 
@@ -42,16 +46,17 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> dict:
 
 def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int, criterion_name: str,
                  return_freed_memory: bool = False):
+    """fairseq's training step and the model's FLOPs per token."""
     import argparse as ap
 
     from fairseq.criterions import CRITERION_REGISTRY
     from fairseq.data import Dictionary
+    from fairseq.models.transformer_lm import TransformerLanguageModel
     from fairseq.optim.adam import FairseqAdam
     from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
 
     import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
     from biogpt_fairseq.models.transformer_lm_biogpt import transformer_lm_biogpt
-    from fairseq.models.transformer_lm import TransformerLanguageModel
 
     dictionary = Dictionary.load(str(dictionary_path))
     task = LanguageModelingTask(LanguageModelingConfig(tokens_per_sample=length), dictionary)
@@ -74,12 +79,15 @@ def fairseq_step(dictionary_path: Path, layers: int, width: int, batch: int, len
         task.train_step(sample, model, criterion, optimizer, update_num=0)
         optimizer.step()
         return batch * length
-    return step, model, len(dictionary)
+    n_params = sum(p.numel() for p in model.parameters()) - model.decoder.embed_positions.weight.numel()
+    return step, 6 * n_params + 12 * layers * length * width
 
 
-def hf_step(vocab_size: int, layers: int, width: int, batch: int, length: int):
+def hf_step(dictionary_path: Path, layers: int, width: int, batch: int, length: int):
+    from fairseq.data import Dictionary
     from transformers import BioGptConfig, BioGptForCausalLM
 
+    vocab_size = len(Dictionary.load(str(dictionary_path)))
     config = BioGptConfig(vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers,
                           num_attention_heads=max(1, width // 64), intermediate_size=4 * width,
                           max_position_embeddings=max(length, 1024))
@@ -92,7 +100,54 @@ def hf_step(vocab_size: int, layers: int, width: int, batch: int, length: int):
         model(input_ids=tokens[:, :-1], labels=tokens[:, :-1]).loss.backward()
         optimizer.step()
         return batch * length
-    return step
+    return step, None
+
+
+def build_step(system: str, dictionary: Path, layers: int, width: int, batch: int, length: int,
+               return_freed_memory: bool):
+    if system == "HF":
+        return hf_step(dictionary, layers, width, batch, length)
+    criterion = "chunked_cross_entropy" if system == "ours" else "cross_entropy"
+    return fairseq_step(dictionary, layers, width, batch, length, criterion, return_freed_memory)
+
+
+def serve(connection, system: str, dictionary: Path, layers: int, width: int, batch: int, length: int,
+          return_freed_memory: bool) -> None:
+    """A system's process: builds its step, warms it, then runs a step for each "step" it is sent
+    (answering with the tokens it trained on); at "stop", answers with its peak resident memory, bytes."""
+    from biogpt_fairseq.runtime.glibc_memory import kept_freed_memory
+
+    with contextlib.ExitStack() as scope:
+        if not return_freed_memory:
+            scope.enter_context(kept_freed_memory())
+        step, flops_per_token = build_step(system, dictionary, layers, width, batch, length, return_freed_memory)
+        step()
+        connection.send(flops_per_token)
+        while connection.recv() == "step":
+            connection.send(step())
+    connection.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # (Linux counts KiB)
+
+
+class System:
+    """A system's training step, run in a process of its own."""
+
+    def __init__(self, name: str, *config):
+        self.name = name
+        self.connection, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=serve, args=(child, name, *config))
+        self.process.start()
+        self.flops_per_token = self.connection.recv()
+
+    def __call__(self) -> int:
+        self.connection.send("step")
+        return self.connection.recv()
+
+    def stop(self) -> int:
+        """Ends the process; its peak resident memory, bytes."""
+        self.connection.send("stop")
+        peak = self.connection.recv()
+        self.process.join()
+        return peak
 
 
 def main() -> None:
@@ -104,13 +159,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--return-freed-memory", action="store_true",
                         help="leave glibc's default (freed blocks over 32 MB go back to the system) for all three")
-    args = parser.parse_args()
-    from biogpt_fairseq.runtime.glibc_memory import kept_freed_memory
-
-    with contextlib.ExitStack() as scope:
-        if not args.return_freed_memory:
-            scope.enter_context(kept_freed_memory())
-        run(args)
+    run(parser.parse_args())
 
 
 def run(args) -> None:
@@ -120,22 +169,27 @@ def run(args) -> None:
           f"{torch.get_num_threads()} threads; measured fp32 matmul peak "
           + ", ".join(f"{name} {flops / 1e9:.1f}" for name, flops in peaks.items()) + " GFLOP/s; glibc "
           + ("returns freed memory (its default)" if args.return_freed_memory else "keeps freed memory"), flush=True)
+    dictionary = Path(args.data) / "biogpt" / "dict.txt"
     for shape in args.shape or ["4x256", "12x768"]:
         layers, width = map(int, shape.split("x"))
-        dictionary = Path(args.data) / "biogpt" / "dict.txt"
-        ours, model, vocab_size = fairseq_step(dictionary, layers, width, args.batch, args.length,
-                                               "chunked_cross_entropy", args.return_freed_memory)
-        stock, _, _ = fairseq_step(dictionary, layers, width, args.batch, args.length, "cross_entropy")
-        peer = hf_step(vocab_size, layers, width, args.batch, args.length)
-        ours(), stock(), peer()  # warm
-        n_params = sum(p.numel() for p in model.parameters()) - model.decoder.embed_positions.weight.numel()
-        flops_per_token = 6 * n_params + 12 * layers * args.length * width
-        result = interleaved(ours, peer, pairs=args.pairs)
-        report(f"{shape} (tokens/s)", "tok/s", "HF", result)
-        print(f"  {flops_per_token / 1e6:.0f} MFLOP per token; MFU ours {result['ours'] * flops_per_token / peak:.1%}, "
-              f"HF {result['peer'] * flops_per_token / peak:.1%}", flush=True)
-        report(f"{shape}, against fairseq's cross_entropy criterion (tokens/s)", "tok/s", "cross_entropy",
-               interleaved(ours, stock, pairs=args.pairs))
+        config = (dictionary, layers, width, args.batch, args.length, args.return_freed_memory)
+        ours = System("ours", *config)
+        memory = {}
+        for peer_name in ("HF", "cross_entropy"):
+            peer = System(peer_name, *config)
+            result = interleaved(ours, peer, pairs=args.pairs)
+            memory[peer_name] = peer.stop()
+            if peer_name == "HF":
+                report(f"{shape} (tokens/s)", "tok/s", "HF", result)
+                print(f"  {ours.flops_per_token / 1e6:.0f} MFLOP per token; MFU ours "
+                      f"{result['ours'] * ours.flops_per_token / peak:.1%}, HF "
+                      f"{result['peer'] * ours.flops_per_token / peak:.1%}", flush=True)
+            else:
+                report(f"{shape}, against fairseq's cross_entropy criterion (tokens/s)", "tok/s", "cross_entropy",
+                       result)
+        memory["ours"] = ours.stop()
+        print(f"  {shape} peak resident memory: " + ", ".join(f"{name} {size / 2 ** 30:.2f} GiB"
+                                                             for name, size in memory.items()), flush=True)
 
 
 if __name__ == "__main__":
