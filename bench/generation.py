@@ -3,15 +3,25 @@ against `transformers.BioGptForCausalLM.generate(use_cache=True)`, with identica
 
     .venv/bin/python bench/generation.py [--layers 4 --width 256] [--pairs 5]
     .venv/bin/python bench/generation.py --layers 24 --width 1024 --pairs 3     (BioGPT's shape)
-    [--modes greedy1 greedy16 beam5]
+    .venv/bin/python bench/generation.py --large --pairs 1 --modes greedy1      (BioGPT-Large's)
+    [--modes greedy1 greedy16 beam5 abstracts16]
 
-A BioGPT-shaped model with the released 42,384-type vocabulary and random weights is written as a
-Hugging Face directory and converted to fairseq with `biogpt_fairseq.tools.convert`, so both systems hold
-the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
+A BioGPT-shaped model with the released 42,384-type vocabulary (BioGPT-Large's 57,717) and random
+weights is written as a Hugging Face directory and converted to fairseq with
+`biogpt_fairseq.tools.convert`, so both systems hold the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
 Each mode is also timed against fairseq's stock `SequenceGenerator` (one token per step), the figure
 before biogpt_fairseq/runtime/sequence_generator.py. Beside batch 1 it prints the physical limit: the
 weights' bytes, all read for each token, over this machine's measured streaming-read bandwidth.
+Each system's memory is the resident memory its runs add at their peak to the process that holds
+both models (caches, activations, packed matrices), sampled every 5 ms.
+
+The mode `abstracts16` is the original's inference setting on BC5CDR-length sources: greedy over a
+batch of 16 whole test abstracts (title and abstract) of about the median length, consecutive in
+length order as the original's length-sorted batches group them (its 12,000-token budget would
+put about 45 of them in one batch), each continued by 32 new tokens. fairseq forces each source and
+runs to the batch's length limit (the longest source + 32), so a shorter source gets a few more new
+tokens; HF pads on the left and gives each 32. The figure is each system's own new tokens per second.
 
     --dtype bf16     ours, stock fairseq and HF with bf16 weights (the `dtype="bf16"` option)
     --openvino       also against OpenVINO: the same HF directory exported by optimum-intel
@@ -35,26 +45,33 @@ from biogpt_fairseq.runtime import precision  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT, NEW = 32, 64
-MODES = {"greedy1": ("greedy, batch 1", 1, 1), "greedy16": ("greedy, batch 16", 16, 1), "beam5": ("beam 5, batch 1", 1, 5)}
+MODES = {"greedy1": ("greedy, batch 1", 1, 1), "greedy16": ("greedy, batch 16", 16, 1),
+         "beam5": ("beam 5, batch 1", 1, 5), "abstracts16": ("greedy, 16 whole abstracts", 16, 1)}
+ABSTRACTS, ABSTRACT_NEW = 16, 32
 
 
-def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp32"):
-    """The same random BioGPT in transformers and in fairseq (through the converter)."""
+def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp32", vocabulary: str = "biogpt",
+               positions: int = 1024):
+    """The same random BioGPT in transformers and in fairseq (through the converter). Each is loaded
+    from its file, one conversion at a time, so that BioGPT-Large's three copies never meet."""
     from transformers import BioGptConfig, BioGptForCausalLM
 
     from biogpt_fairseq import BioGPT
     from biogpt_fairseq.tools.convert import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
 
-    symbols = read_dict_symbols(data / "biogpt" / "dict.txt")
+    symbols = read_dict_symbols(data / vocabulary / "dict.txt")
     torch.manual_seed(0)
     config = BioGptConfig(vocab_size=len(symbols), hidden_size=width, num_hidden_layers=layers,
-                          num_attention_heads=max(1, width // 64), intermediate_size=4 * width, layer_norm_eps=1e-5)
-    hf = BioGptForCausalLM(config).eval()
-    hf.save_pretrained(out / "hf")
+                          num_attention_heads=max(1, width // 64), intermediate_size=4 * width, layer_norm_eps=1e-5,
+                          max_position_embeddings=positions)
+    BioGptForCausalLM(config).save_pretrained(out / "hf")
     (out / "hf" / "vocab.json").write_text(json.dumps(hf_vocab(symbols)))
-    (out / "hf" / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / "biogpt" / "bpecodes")) + "\n")
+    (out / "hf" / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / vocabulary / "bpecodes")) + "\n")
     ours = BioGPT.from_pretrained(from_hf(out / "hf", out / "fairseq"), batch_size=64, dtype=dtype)
-    return ours, hf.to(precision.torch_dtype(dtype))
+    hf = BioGptForCausalLM.from_pretrained(out / "hf", torch_dtype=precision.torch_dtype(dtype)).eval()
+    with torch.no_grad():  # its weights are mapped from the file: read in now, not during its first run
+        sum(float(p.sum()) for p in hf.parameters())
+    return ours, hf
 
 
 def openvino_model(hf_dir: Path, dtype: str):
@@ -78,6 +95,16 @@ def prompts(ours, data: Path, n: int) -> torch.Tensor:
     raise RuntimeError("not enough abstracts")
 
 
+def abstracts(ours, data: Path, n: int) -> list:
+    """`n` BC5CDR test documents of about the median length, title and abstract, as fairseq encodes them
+    (text tokens, no eos): consecutive in length order, as the original's length-sorted batches group them."""
+    documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text()).values()
+    sources = sorted((ours.hub.encode(d["title"].strip() + " " + d["abstract"].strip())[:-1] for d in documents),
+                     key=len)
+    middle = (len(sources) - n) // 2
+    return sources[middle:middle + n]
+
+
 def streaming_bandwidth(megabytes: int = 512, runs: int = 5) -> float:
     """This machine's memory bandwidth for reading, bytes/s: the best of `runs` sums of a tensor far
     larger than the caches."""
@@ -90,6 +117,40 @@ def streaming_bandwidth(megabytes: int = 512, runs: int = 5) -> float:
         big.sum()
         best = max(best, big.numel() * 4 / (time.perf_counter() - start))
     return best
+
+
+class PeakMemory:
+    """The most resident memory this process holds while a run goes, above what it held before
+    (the run's caches and activations; the weights are loaded before), sampled every 5 ms. glibc
+    first returns what earlier runs freed, which it would otherwise keep and count as before."""
+
+    def __init__(self, run):
+        self.run, self.peak = run, 0
+
+    @staticmethod
+    def resident() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __call__(self):
+        import ctypes
+        import threading
+
+        ctypes.CDLL(None).malloc_trim(0)
+        before, highest, done = self.resident(), [0], threading.Event()
+
+        def sample():
+            while not done.wait(0.005):
+                highest[0] = max(highest[0], self.resident())
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            work = self.run()
+        finally:
+            done.set()
+            sampler.join()
+        self.peak = max(self.peak, highest[0] - before)
+        self.outputs = self.run.outputs
+        return work
 
 
 def bytes_per_token(model) -> int:
@@ -106,12 +167,17 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp32", choices=list(precision.DTYPES))
     parser.add_argument("--openvino", action="store_true", help="also against OpenVINO (optimum-intel)")
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--large", action="store_true",
+                        help="BioGPT-Large: 48 layers x 1600, its 57,717-type vocabulary, 2,048 positions")
     args = parser.parse_args()
+    vocabulary, positions = "biogpt", 1024
+    if args.large:
+        args.layers, args.width, vocabulary, positions = 48, 1600, "biogpt-large", 2048
     warnings.filterwarnings("ignore")
-    print(f"generation, {args.layers} layers x {args.width}, vocabulary 42,384, prompt {PROMPT}, {NEW} new tokens, "
-          f"{args.dtype} CPU, {torch.get_num_threads()} threads", flush=True)
+    print(f"generation, {args.layers} layers x {args.width}, vocabulary {vocabulary}, prompt {PROMPT}, "
+          f"{NEW} new tokens, {args.dtype} CPU, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        ours, hf = build_pair(Path(args.data), args.layers, args.width, Path(tmp), args.dtype)
+        ours, hf = build_pair(Path(args.data), args.layers, args.width, Path(tmp), args.dtype, vocabulary, positions)
         peers = {"HF": hf}
         if args.openvino:
             peers["OpenVINO" + (" int8 weights" if args.dtype != "fp32" else "")] = openvino_model(
@@ -122,46 +188,74 @@ def main() -> None:
         all_prompts = prompts(ours, Path(args.data), 16)
         eos = ours.hub.task.dictionary.eos()
 
-        def fairseq_run(batch, beam, generator_class=BioGPTSequenceGenerator):
+        whole = abstracts(ours, Path(args.data), ABSTRACTS)
+        longest = max(len(source) for source in whole)
+
+        def fairseq_run(mode, batch, beam, generator_class=BioGPTSequenceGenerator):
+            if mode == "abstracts16":  # each source makes new tokens up to the batch's limit
+                sources, limit = whole, longest + ABSTRACT_NEW
+            else:
+                sources, limit = all_prompts[:batch], PROMPT + NEW
+
             def run():
                 with torch.no_grad():
                     # (the API's search: encoded sentences, which end with eos; the prompt is forced)
-                    results = ours._search([torch.cat([p, p.new([eos])]) for p in all_prompts[:batch]], beam,
-                                           max_len_a=0, max_len_b=PROMPT + NEW, min_len=PROMPT + NEW,
+                    results = ours._search([torch.cat([p, p.new([eos])]) for p in sources], beam,
+                                           max_len_a=0, max_len_b=limit, min_len=limit,
                                            generator_class=generator_class)
-                run.outputs = [r["tokens"][PROMPT:PROMPT + NEW].tolist() for r in results]
-                return batch * NEW
+                run.outputs = [r["tokens"][len(p):-1].tolist() for r, p in zip(results, sources)]
+                return sum(len(o) for o in run.outputs)
             return run
 
-        def peer_run(peer, batch, beam):
-            inputs = torch.cat([torch.full((batch, 1), eos), all_prompts[:batch]], dim=1)
+        def peer_run(peer, mode, batch, beam):
+            if mode == "abstracts16":  # left-padded, as HF batches a causal model's prompts
+                inputs = torch.full((len(whole), longest + 1), 1)
+                for row, source in enumerate(whole):
+                    inputs[row, -len(source) - 1:] = torch.cat([source.new([eos]), source])
+                mask, new = inputs.ne(1).long(), ABSTRACT_NEW
+            else:
+                inputs = torch.cat([torch.full((batch, 1), eos), all_prompts[:batch]], dim=1)
+                mask, new = torch.ones_like(inputs), NEW
 
             def run():
                 with torch.no_grad():
-                    out = peer.generate(inputs, do_sample=False, num_beams=beam, max_new_tokens=NEW,
-                                      min_new_tokens=NEW, use_cache=True, pad_token_id=1)
-                run.outputs = out[:, PROMPT + 1:].tolist()
-                return batch * NEW
+                    out = peer.generate(inputs, attention_mask=mask, do_sample=False, num_beams=beam,
+                                        max_new_tokens=new, min_new_tokens=new, use_cache=True, pad_token_id=1)
+                run.outputs = out[:, inputs.size(1):].tolist()
+                return out[:, inputs.size(1):].numel()
             return run
+
+        def same(ours_outputs, peer_outputs):  # (of each source's new tokens, as many as both made)
+            return all(a[:len(b)] == b[:len(a)] for a, b in zip(ours_outputs, peer_outputs))
 
         weights, bandwidth = bytes_per_token(ours.hub.models[0]), streaming_bandwidth()
         limit = bandwidth / weights
+        print(f"weights: {weights / 1e9:.2f} GB; this process, both models loaded: "
+              f"{PeakMemory.resident() / 2 ** 30:.2f} GiB resident", flush=True)
         print(f"batch-1 limit: {weights / 1e9:.2f} GB of weights a token / {bandwidth / 1e9:.1f} GB/s streaming "
               f"read = {limit:.1f} tok/s", flush=True)
-        for name, batch, beam in [MODES[mode] for mode in args.modes]:
-            ours_run, stock_run = fairseq_run(batch, beam), fairseq_run(batch, beam, SequenceGenerator)
+        for mode in args.modes:
+            name, batch, beam = MODES[mode]
+            ours_run = PeakMemory(fairseq_run(mode, batch, beam))
+            stock_run = PeakMemory(fairseq_run(mode, batch, beam, SequenceGenerator))
+            memory = {"ours": ours_run, "stock": stock_run}
             for peer_name, peer in peers.items():
-                other_run = peer_run(peer, batch, beam)
+                other_run = memory[peer_name] = PeakMemory(peer_run(peer, mode, batch, beam))
                 result = interleaved(ours_run, other_run, pairs=args.pairs)
-                same = ours_run.outputs == other_run.outputs
-                report(f"{name} (new tokens/s){'' if beam > 1 else ', token-identical: ' + str(same)}", "tok/s",
-                       peer_name, result)
+                identical = same(ours_run.outputs, other_run.outputs)
+                report(f"{name} (new tokens/s){'' if beam > 1 else ', token-identical: ' + str(identical)}",
+                       "tok/s", peer_name, result)
                 if batch == 1 and beam == 1:
                     print(f"{name}: the limit / ours = {limit / result['ours']:.2f}x, the limit / {peer_name} = "
                           f"{limit / result['peer']:.2f}x", flush=True)
             result = interleaved(ours_run, stock_run, pairs=args.pairs)
             report(f"{name}, against fairseq's stock decoding, token-identical: "
                    f"{ours_run.outputs == stock_run.outputs}", "tok/s", "stock", result)
+            print(f"{name}: resident memory above the loaded weights at its peak: "
+                  + ", ".join(f"{system} {run.peak / 2 ** 20:.0f} MB" for system, run in memory.items()), flush=True)
+            if mode == "abstracts16":
+                print(f"{name}: sources of {min(len(s) for s in whole)} to {longest} tokens, "
+                      f"{sum(len(s) for s in whole)} in all", flush=True)
 
 
 if __name__ == "__main__":
