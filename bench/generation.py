@@ -8,7 +8,8 @@ against `transformers.BioGptForCausalLM.generate(use_cache=True)`, with identica
 
 A BioGPT-shaped model with the released 42,384-type vocabulary (BioGPT-Large's 57,717) and random
 weights is written as a Hugging Face directory and converted to fairseq with
-`biogpt_fairseq.tools.convert`, so both systems hold the same tensors. Prompts are 32 tokens of real abstracts; 64 new tokens are forced (eos banned).
+`biogpt_fairseq.tools.convert`, so both systems hold the same tensors. Prompts are 32 tokens of real
+abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
 Each mode is also timed against fairseq's stock `SequenceGenerator` (one token per step), the figure
 before biogpt_fairseq/runtime/sequence_generator.py. Beside batch 1 it prints the physical limit: the
