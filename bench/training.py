@@ -132,9 +132,9 @@ class System:
     """A system's training step, run in a process of its own."""
 
     def __init__(self, name: str, *config):
-        self.name = name
-        self.connection, child = multiprocessing.get_context("spawn").Pipe()
-        self.process = multiprocessing.get_context("spawn").Process(target=serve, args=(child, name, *config))
+        spawning = multiprocessing.get_context("spawn")
+        self.connection, child = spawning.Pipe()
+        self.process = spawning.Process(target=serve, args=(child, name, *config))
         self.process.start()
         self.flops_per_token = self.connection.recv()
 
