@@ -25,9 +25,11 @@ runs to the batch's length limit (the longest source + 32), so a shorter source 
 tokens; HF pads on the left and gives each 32. The figure is each system's own new tokens per second.
 
     --dtype bf16     ours, stock fairseq and HF with bf16 weights (the `dtype="bf16"` option)
+    --dtype int8     ours and stock fairseq with int8 weights of the linear maps, fp32 activations (the
+                     `dtype="int8"` option); HF in fp32 (it has no int8 weights of its own on CPU)
     --openvino       also against OpenVINO: the same HF directory exported by optimum-intel
-                     (pip install -r bench/requirements-openvino.txt), fp32, or with --dtype bf16 its
-                     int8 weight compression (OpenVINO runs bf16 only on CPUs with bf16 instructions)
+                     (pip install -r bench/requirements-openvino.txt), fp32, or with --dtype bf16 or int8
+                     its int8 weight compression (OpenVINO runs bf16 only on CPUs with bf16 instructions)
 """
 import argparse
 import json
@@ -155,8 +157,14 @@ class PeakMemory:
 
 
 def bytes_per_token(model) -> int:
-    """What a batch-1 step must read: every parameter once (the tied embedding as the projection)."""
-    return sum(p.numel() * p.element_size() for p in model.parameters())
+    """What a batch-1 step must read: every parameter and buffer once, the output projection's weights
+    (the tied embedding, or with int8 its own int8 copy) among them, less an embedding table that the
+    projection does not share (a step reads one row of it)."""
+    decoder = model.decoder
+    total = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    if decoder.output_projection.weight is not decoder.embed_tokens.weight:
+        total -= decoder.embed_tokens.weight.numel() * decoder.embed_tokens.weight.element_size()
+    return total
 
 
 def main() -> None:

@@ -82,7 +82,8 @@ class BioGPT:
         carries both), `bpe_codes` the codes if elsewhere; both default to the checkpoint's
         directory. `on_overflow` says what an input longer than the model's positions gets:
         'truncate' (with a warning) or 'error'. `dtype` is the precision generation runs in: 'fp32' (the
-        original's) or 'bf16' (half the bytes read a token; README's differences from the original).
+        original's), 'bf16' (half the bytes read a token) or 'int8' (int8 weights, bf16 activations: a
+        quarter); README's differences from the original.
         """
         from fairseq import checkpoint_utils, tasks
         from fairseq.hub_utils import GeneratorHubInterface
@@ -131,8 +132,8 @@ class BioGPT:
 
     @property
     def dtype(self) -> str:
-        """The precision generation runs in ('fp32' or 'bf16')."""
-        return precision.name(next(self.hub.models[0].parameters()).dtype)
+        """The precision generation runs in ('fp32', 'bf16' or 'int8')."""
+        return precision.of(self.hub.models[0])
 
     # --- generation ---------------------------------------------------------------------------
 

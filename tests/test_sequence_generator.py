@@ -8,6 +8,8 @@ from fairseq.sequence_generator import SequenceGenerator
 from omegaconf import open_dict
 
 from biogpt_fairseq import BioGPT
+from biogpt_fairseq.runtime import precision
+from biogpt_fairseq.runtime.int8_weights import DEQUANTIZED_MIN_ROWS, Int8WeightLinear
 from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator, DecodingCache, LengthLimitError
 
 SEARCHES = {
@@ -141,38 +143,72 @@ def test_fairseq_generators_still_compile_with_torchscript_in_a_process_with_the
     assert type(generator.repeat_ngram_blocker).__name__ == "NGramRepeatBlock"
 
 
-@pytest.fixture(scope="module")
-def lm_bf16(tiny_pretrained, tiny_corpus):
-    return BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, dtype="bf16")
+@pytest.fixture(scope="module", params=["bf16", "int8"])
+def lm_reduced(request, tiny_pretrained, tiny_corpus):
+    return BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus, dtype=request.param)
 
 
-def test_bf16_decoding_runs_our_generator_as_fairseq_runs_it(lm_bf16, sentences):
-    """With `dtype="bf16"` the weights are bf16 and our generator's prefill and decoding cache
-    generate what fairseq's own generator does in bf16."""
-    assert lm_bf16.dtype == "bf16"
-    assert {p.dtype for p in lm_bf16.hub.models[0].parameters()} == {torch.bfloat16}
+def test_reduced_precision_decoding_runs_our_generator_as_fairseq_runs_it(lm_reduced, sentences):
+    """With `dtype="bf16"` the weights are bf16, with "int8" the linear maps' are int8 and the rest
+    fp32; either way our generator's prefill and decoding cache generate what fairseq's own generator does."""
+    model = lm_reduced.hub.models[0]
+    assert {p.dtype for p in model.parameters()} == {torch.float32 if lm_reduced.dtype == "int8" else torch.bfloat16}
+    linears = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, Int8WeightLinear))]
+    assert len(linears) == 2 * 6 + 1  # the layers' six, the output projection
+    if lm_reduced.dtype == "int8":
+        assert all(type(m) is Int8WeightLinear and m.weight.dtype == torch.int8 for m in linears)
+    else:
+        assert lm_reduced.dtype == "bf16" and all(type(m) is torch.nn.Linear for m in linears)
     for search in (dict(beam=1), dict(beam=3)):
-        fast, stock = both(lm_bf16.hub, sentences, **search)
+        fast, stock = both(lm_reduced.hub, sentences, **search)
         assert [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
-        for f, s in zip(fast, stock):  # bf16 rounds each layer's output to 8 bits of mantissa
+        for f, s in zip(fast, stock):  # bf16 rounds each product's input or output to 8 bits of mantissa
             torch.testing.assert_close(f[0]["positional_scores"], s[0]["positional_scores"], atol=0.05, rtol=0)
 
 
-def test_bf16_decoding_stays_close_to_fp32(lm, lm_bf16, sentences):
-    """bf16 against fp32 on real abstracts: next-token log-probabilities and greedy tokens."""
+def test_reduced_precision_decoding_stays_close_to_fp32(lm, lm_reduced, sentences):
+    """bf16 and int8 against fp32 on real abstracts: next-token log-probabilities and greedy tokens."""
     search = dict(beam=1, max_len_a=1, max_len_b=16)
-    fp32, bf16 = (generate(m.hub, sentences, BioGPTSequenceGenerator, **search) for m in (lm, lm_bf16))
+    fp32, reduced = (generate(m.hub, sentences, BioGPTSequenceGenerator, **search) for m in (lm, lm_reduced))
     agreeing = total = 0
-    for a, b in zip(fp32, bf16):
+    for a, b in zip(fp32, reduced):
         a, b = a[0]["tokens"].tolist(), b[0]["tokens"].tolist()
         agreeing += sum(x == y for x, y in zip(a, b))
         total += max(len(a), len(b))
     assert agreeing / total > 0.8
-    with torch.no_grad():
+    with torch.no_grad():  # (a whole sentence without a cache: fairseq's attention on int8 maps too)
         tokens = sentences[4][:-1].unsqueeze(0)
         logits32 = lm.hub.models[0](tokens)[0].float().log_softmax(-1)
-        logits16 = lm_bf16.hub.models[0](tokens)[0].float().log_softmax(-1)
+        logits16 = lm_reduced.hub.models[0](tokens)[0].float().log_softmax(-1)
     assert (logits32 - logits16).abs().max() < 0.25
+
+
+def test_an_int8_map_is_its_rows_rounded_to_127_steps_of_their_largest_magnitude():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 24)
+    linear.weight.data[3] = 0  # (a row of zeros: no division by zero)
+    quantized = Int8WeightLinear(linear)
+    scales = quantized.scales.float()[:, None]
+    largest = linear.weight.detach().abs().amax(dim=1, keepdim=True)
+    torch.testing.assert_close(scales, largest / 127, atol=0, rtol=2 ** -8)  # (rounded to bf16)
+    assert quantized.weight.abs().amax(dim=1).tolist() == [127] * 3 + [0] + [127] * 20
+    dequantized = quantized.weight.float() * scales
+    assert (dequantized - linear.weight).abs().le(scales * 0.5001).all()  # half a step
+    x = torch.randn(2, 5, 64)
+    out = quantized(x)
+    assert out.dtype == torch.float32 and out.shape == (2, 5, 24)
+    expected = x.bfloat16().float() @ dequantized.t() + linear.bias
+    torch.testing.assert_close(out, expected.detach(), atol=1e-3, rtol=2 ** -7)  # (the kernel returns bf16)
+    many = torch.randn(DEQUANTIZED_MIN_ROWS, 64)  # a prefill's rows: the weights dequantized, fp32 throughout
+    torch.testing.assert_close(quantized(many), (many @ dequantized.t() + linear.bias).detach())
+
+
+def test_an_int8_model_takes_no_other_dtype(lm_reduced):
+    if lm_reduced.dtype == "int8":
+        with pytest.raises(ValueError, match="decoding dtype 'fp32': this model's weights are already int8"):
+            precision.cast(lm_reduced.hub.models, "fp32")
+    precision.cast(lm_reduced.hub.models, lm_reduced.dtype)  # (the task casts again what the API cast)
+    assert precision.of(lm_reduced.hub.models[0]) == lm_reduced.dtype
 
 
 def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(tiny_prompt_model, pubmedqa_data,
@@ -185,5 +221,5 @@ def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(t
     model.hub.models[0].float()
     model.hub.task.build_generator(model.hub.models, model.hub.cfg.generation)
     assert {p.dtype for p in model.hub.models[0].parameters()} == {torch.bfloat16}
-    with pytest.raises(ValueError, match="decoding dtype 'fp16': choose from fp32, bf16"):
+    with pytest.raises(ValueError, match="decoding dtype 'fp16': choose from fp32, bf16, int8"):
         BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="fp16")

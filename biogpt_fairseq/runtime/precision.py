@@ -5,17 +5,21 @@ fp32 (fairseq normalises in fp32). A decoding step of one row reads every weight
 bandwidth sets its pace: half the bytes made a greedy search of one sentence with BioGPT's 24 x 1024
 1.4x faster on this project's CPU. That CPU (AVX2) has no bf16 instructions, so products of many rows
 (a long prompt's prefill, batches, beams) are emulated there: 1.3x (5 rows) to 6x (a prefill's
-thousands) slower than fp32's. GPUs and CPUs with bf16 instructions run them natively. Measured
-effect: README's "Differences from the original" and bench/RESULTS.md.
+thousands) slower than fp32's. GPUs and CPUs with bf16 instructions run them natively.
+
+`int8` keeps fp32 activations and stores every linear map's weights (the layers' and the output
+projection's) in int8, weight-only (runtime/int8_weights.py): a quarter of fp32's bytes a token.
+Measured effect of both: README's "Differences from the original" and bench/RESULTS.md.
 (torch is imported where used: the command-line tools list the choices without it.)
 """
 from typing import Iterable
 
-DTYPES = {"fp32": "float32", "bf16": "bfloat16"}  # the option's names: torch's
+# Each option's name, and the torch dtype its activations run in.
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "int8": "float32"}
 
 
 def torch_dtype(dtype: str):
-    """The torch dtype of an option's name ("fp32" or "bf16")."""
+    """The torch dtype of an option's activations ("fp32", "bf16" or "int8")."""
     import torch
 
     if dtype not in DTYPES:
@@ -24,12 +28,24 @@ def torch_dtype(dtype: str):
 
 
 def cast(models: Iterable, dtype: str) -> None:
-    """The models' parameters and buffers in `dtype` ("fp32" or "bf16")."""
+    """The models' parameters and buffers in `dtype`'s activations; for int8, their linear maps'
+    weights quantized. A model already quantized takes no other dtype."""
+    from biogpt_fairseq.runtime import int8_weights
+
     for model in models:
+        quantized = int8_weights.quantized(model)
+        if quantized and dtype != "int8":
+            raise ValueError(f"decoding dtype {dtype!r}: this model's weights are already int8; load it again")
         model.to(torch_dtype(dtype))
+        if dtype == "int8" and not quantized:
+            int8_weights.quantize(model)
 
 
-def name(torch_dtype) -> str:
-    """The option's name of a torch dtype."""
-    return next((key for key, value in DTYPES.items() if value == str(torch_dtype).replace("torch.", "")),
-                str(torch_dtype))
+def of(model) -> str:
+    """The option a model runs in."""
+    from biogpt_fairseq.runtime import int8_weights
+
+    if int8_weights.quantized(model):
+        return "int8"
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    return next((key for key, value in DTYPES.items() if value == dtype), dtype)

@@ -71,8 +71,9 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
     decoding_dtype: Optional[DECODING_DTYPE_CHOICES] = field(
         default=None, metadata={"help": "generate with the model's weights and activations in this dtype: bf16 "
                                         "reads half the bytes a token (faster greedy decoding of one sentence; on "
-                                        "CPUs without bf16 instructions slower prompts and batches: README's "
-                                        "differences from the original); default: as loaded, fp32"})
+                                        "CPUs without bf16 instructions slower prompts and batches), int8 a "
+                                        "quarter (int8 weights of the linear maps, bf16 activations): README's "
+                                        "differences from the original; default: as loaded, fp32"})
 
 
 # What the task saves in checkpoints: the settings inference needs, and the dictionary's extension.
