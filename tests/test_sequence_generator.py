@@ -126,6 +126,29 @@ def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, mon
     assert not any("forward" in m.__dict__ for m in linears)
 
 
+def test_layers_matrices_are_packed_for_onednn_only_from_8_rows_a_step(lm, sentences, monkeypatch):
+    """Below 8 rows a step oneDNN reads the layers' own matrices (packing copies them all: 1.4 GB at
+    24 x 1024, for no gain at beam 5); from 8 rows it reads packed copies."""
+    from biogpt_fairseq.runtime import sequence_generator
+
+    monkeypatch.setattr(sequence_generator, "ONEDNN_LARGE_MATRIX", 0)  # (every layer's on oneDNN)
+    decoder = lm.hub.models[0].decoder
+    linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
+    read = []
+
+    def recording(*args, _forward=decoder.forward, **kwargs):  # (packed copies are opaque: no storage)
+        read.append({not m.forward.weight.is_mkldnn and m.forward.weight.data_ptr() == m.weight.data_ptr()
+                     for m in linears if "forward" in m.__dict__})
+        return _forward(*args, **kwargs)
+    monkeypatch.setattr(decoder, "forward", recording)
+    for sentences_searched, beam, own in ((sentences[:1], 3, True), (sentences, 2, False)):  # 3 rows, 16
+        read.clear()
+        fast, stock = (generate(lm.hub, sentences_searched, generator, beam=beam, max_len_a=1, max_len_b=8)
+                       for generator in (BioGPTSequenceGenerator, SequenceGenerator))
+        assert read[0] == {own}
+        assert [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
+
+
 def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):
     """fairseq's limit counts the whole sequence; one that ends inside a prefix used to crash."""
     with pytest.raises(LengthLimitError, match=r"the length limit, 12 tokens .* leaves no room after a forced "
