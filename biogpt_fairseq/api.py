@@ -82,7 +82,7 @@ class BioGPT:
         carries both), `bpe_codes` the codes if elsewhere; both default to the checkpoint's
         directory. `on_overflow` says what an input longer than the model's positions gets:
         'truncate' (with a warning) or 'error'. `dtype` is the precision generation runs in: 'fp32' (the
-        original's), 'bf16' (half the bytes read a token) or 'int8' (int8 weights, bf16 activations: a
+        original's), 'bf16' (half the bytes read a token) or 'int8' (int8 weights, fp32 activations: a
         quarter); README's differences from the original.
         """
         from fairseq import checkpoint_utils, tasks

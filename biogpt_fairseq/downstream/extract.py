@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
                         help="precision of generation: fp32 (default, the original's), bf16 or int8 "
-                             "(int8 weights, bf16 activations; README's differences from the original)")
+                             "(int8 weights, fp32 activations; README's differences from the original)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

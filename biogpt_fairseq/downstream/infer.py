@@ -135,7 +135,7 @@ def main(argv=None) -> int:
                              "the model's positions)")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
                         help="precision of generation: fp32 (default, the original's), bf16 or int8 "
-                             "(int8 weights, bf16 activations; README's differences from the original)")
+                             "(int8 weights, fp32 activations; README's differences from the original)")
     parser.add_argument("--cpu", action="store_true", help="decode on the CPU even where a GPU is available")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)

@@ -72,7 +72,7 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
         default=None, metadata={"help": "generate with the model's weights and activations in this dtype: bf16 "
                                         "reads half the bytes a token (faster greedy decoding of one sentence; on "
                                         "CPUs without bf16 instructions slower prompts and batches), int8 a "
-                                        "quarter (int8 weights of the linear maps, bf16 activations): README's "
+                                        "quarter (int8 weights of the linear maps, fp32 activations): README's "
                                         "differences from the original; default: as loaded, fp32"})
 
 
