@@ -246,3 +246,15 @@ def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(t
     assert {p.dtype for p in model.hub.models[0].parameters()} == {torch.bfloat16}
     with pytest.raises(ValueError, match="decoding dtype 'fp16': choose from fp32, bf16, int8"):
         BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="fp16")
+
+
+def test_the_prompt_tasks_decoding_dtype_int8_quantizes_the_models_for_fairseq_generate(tiny_prompt_model,
+                                                                                         pubmedqa_data, tiny_corpus):
+    model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
+                                   bpe_codes=tiny_corpus / "bpecodes")
+    assert model.dtype == "fp32"
+    with open_dict(model.hub.task.args):
+        model.hub.task.args.decoding_dtype = "int8"  # (--decoding-dtype int8)
+    model.hub.task.build_generator(model.hub.models, model.hub.cfg.generation)
+    assert model.dtype == "int8"
+    assert all(type(m) is not torch.nn.Linear for m in model.hub.models[0].modules())
