@@ -8,7 +8,7 @@ from conftest import REPO, run_tool
 
 from biogpt_fairseq.downstream import DATASETS, get_dataset
 from biogpt_fairseq.downstream.build import build
-from biogpt_fairseq.downstream.postprocess import decode_all
+from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
 from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match, java_double, label_micro_f1
 from biogpt_fairseq.textio import UserError
 
@@ -140,6 +140,34 @@ def test_fairseq_generate_output_is_put_back_in_order_as_whole_lines(tmp_path):
     assert row["hypothesis"] == "question learned1 the answer to the question given the context is yes." and row["parsed"]
 
 
+# The original's `detokenizer.perl -l en -a` (moses-smt/mosesdecoder, run on these lines): a line that
+# looks like a tag, or holds only whitespace, printed as it is; words split on spaces alone.
+PERL_DETOKENIZED = [
+    ("<unk> famotidine @-@ associated delirium . learned1 learned2 the relation between famotidine and <unk>",
+     "<unk> famotidine @-@ associated delirium . learned1 learned2 the relation between famotidine and <unk>"),
+    ("<unk> famotidine @-@ associated delirium . learned1 learned2 the relation between famotidine and delirium "
+     "exists .", "<unk> famotidine-associated delirium. learned1 learned2 the relation between famotidine and "
+     "delirium exists."),
+    ("famotidine @-@ associated\tdelirium , a ( series ) . learned1 the type of this document is empty .",
+     "famotidine-associated\tdelirium, a (series). learned1 the type of this document is empty."),
+    ("a &lt; b &amp; c &quot; d &quot; e &apos;s f &apos; g . learned1 the relation between x and y exists .",
+     "a < b & c \"d\" e's f 'g. learned1 the relation between x and y exists."),
+    ("nbsp\xa0, here . learned1 the answer to the question given the context is no .",
+     "nbsp\xa0, here. learned1 the answer to the question given the context is no."),
+    ("ideo\u3000, space . learned1 x .", "ideo\u3000, space. learned1 x."),
+    ("form\x0cfeed and \x0bvt . learned1 x .", "form\x0cfeed and \x0bvt. learned1 x."),
+    ("crlf line .\r", "crlf line .\r"),
+    ("<b> tag line </b>", "<b> tag line </b>"),
+    ("   ", "   "),
+    ("ca@@ ffeine . learned1 x .", "caffeine. learned1 x."),
+]
+
+
+@pytest.mark.parametrize("tokens, perl", PERL_DETOKENIZED)
+def test_detokenization_is_the_originals_perl(tokens, perl):
+    assert detokenize(tokens) == perl
+
+
 def test_misaligned_inputs_are_errors_naming_the_files(data, tmp_path):
     hyps, pmids = tmp_path / "hyps.txt", tmp_path / "ids.pmid"
     hyps.write_text("a\nb\n")
@@ -203,6 +231,17 @@ def test_label_micro_f1_ignores_unknown_labels():
     classes = {"a", "b", "empty"}
     f = label_micro_f1([["a", "zzz"], ["failed"], ["empty", "b"]], [["a"], ["b"], ["empty"]], classes)
     assert (f["tp"], f["fp"], f["fn"]) == (2, 1, 1) and f["micro f1"] == pytest.approx(2 / 3)
+
+
+def test_label_micro_f1_is_the_originals_pinned_scikit_learn():
+    """scikit-learn 1.2.1 (the original's requirements.txt) prints these for 274 / 0 / 4,947 and
+    3,950 / 1,932 / 1,271 (two of the recorded HoC variants); 2tp / (2tp + fp + fn), newer
+    scikit-learn's form, ends ...889 and ...932."""
+    def f1(tp, fp, fn):
+        return label_micro_f1([["a"]] * tp + [["a"]] * fp + [[]] * fn, [["a"]] * tp + [[]] * fp + [["a"]] * fn,
+                              {"a"})["micro f1"]
+    assert (repr(f1(274, 0, 4947)), repr(f1(3950, 1932, 1271))) == ("0.09972702456778888", "0.7115194091686933")
+    assert f1(0, 3, 4) == 0.0
 
 
 def test_bc5cdr_pubtator_output_keeps_unmapped_names_as_the_original(data, tmp_path):

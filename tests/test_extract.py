@@ -66,6 +66,8 @@ def test_a_custom_dataset_from_files_to_scores(custom_model):
     run_tool(BIN / "biogpt-infer", checkpoints, "--data-bin", data_bin, "--checkpoint", "checkpoint_last.pt",
              "--max-new-tokens", 8, "--cpu")
     scores = json.loads((checkpoints / "generate_checkpoint_last.pt.scores.json").read_text())
+    generated = (checkpoints / "generate_checkpoint_last.pt").read_text(encoding="utf-8").splitlines()
+    assert len(generated) == 191 and not any("@@ " in line for line in generated)  # BPE removed, as the original
     assert scores["dataset"] == "drug-interactions" and scores["num sample"] == 191 and scores["num_gold tp"] == 941
     # the decoder and scorer on the gold targets: every triple read back
     (root / "gold.txt").write_text("\n".join(y) + "\n")

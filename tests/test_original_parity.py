@@ -10,7 +10,8 @@ the BioCreative V bc5cdr_eval.jar) outside this repository:
   of every .x file after whitespace normalisation;
 - tests/data/original_decoding.json: for 81 generated-output variants of the five test sets
   (tests/hypothesis_variants.py), the original postprocess's failed count, what it extracted
-  (in a canonical form) and the report its scorer prints.
+  (in a canonical form) and the report its scorer prints (HoC's under the scikit-learn 1.2.1 that the
+  original's requirements.txt pins).
 """
 import hashlib
 import json

@@ -90,6 +90,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
                                   max_new_tokens=max_new_tokens)
     out = Path(out or checkpoint_dir)
     generated = out / f"generate_{path.name}"
+    lines = [line.replace("@@ ", "") for line in lines]  # as the original's `sed -i "s/@@ //g"` leaves it
     with atomic_output(str(generated)) as handle:
         handle.writelines(line + "\n" for line in lines)
     detok = [detokenize(line) for line in lines]

@@ -38,9 +38,24 @@ def _moses_detokenizer():
     return MosesDetokenizer(lang="en")
 
 
+# What perl's detokenizer.perl prints as it is: a line that looks like an XML tag (`<unk> ... <unk>`
+# too) and a line of whitespace (perl's \s: Python's but the separators U+001C to U+001F).
+_PERL_UNTOUCHED = re.compile(r"<.+>|[^\S\x1c-\x1f]*")
+# perl splits words on spaces alone and keeps other whitespace (tabs, no-break spaces) inside its
+# word; sacremoses splits on any whitespace. Each other whitespace character stands in as a
+# private-use one for the length of the call.
+_KEPT_WHITESPACE = {ord(c): 0xF0000 + ord(c) for c in map(chr, range(0x3001)) if c.isspace() and c != " "}
+_RESTORED_WHITESPACE = {kept: original for original, kept in _KEPT_WHITESPACE.items()}
+
+
 def detokenize(tokens: str) -> str:
-    """BPE removed as the original's `sed 's/@@ //g'`, then Moses' detokenizer."""
-    return _moses_detokenizer().detokenize(tokens.replace("@@ ", "").split())
+    """BPE removed as the original's `sed 's/@@ //g'`, then Moses' detokenizer as the original's
+    `detokenizer.perl -l en -a` runs it."""
+    text = tokens.replace("@@ ", "")
+    if _PERL_UNTOUCHED.fullmatch(text):
+        return text
+    words = text.translate(_KEPT_WHITESPACE).split(" ")
+    return _moses_detokenizer().detokenize([w for w in words if w]).translate(_RESTORED_WHITESPACE)
 
 
 def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
