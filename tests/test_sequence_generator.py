@@ -126,27 +126,38 @@ def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, mon
     assert not any("forward" in m.__dict__ for m in linears)
 
 
-def test_layers_matrices_are_packed_for_onednn_only_from_8_rows_a_step(lm, sentences, monkeypatch):
-    """Below 8 rows a step oneDNN reads the layers' own matrices (packing copies them all: 1.4 GB at
-    24 x 1024, for no gain at beam 5); from 8 rows it reads packed copies."""
-    from biogpt_fairseq.runtime import sequence_generator
+def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_changes(lm, sentences,
+                                                                                        monkeypatch):
+    """Packing copies the matrices (1.4 GB, 1.5 to 2 s at 24 x 1024): later searches reuse the copies,
+    a weight changed in place (an optimizer step, a load) is packed again, and the tokens stay fairseq's."""
+    from biogpt_fairseq.runtime import onednn, sequence_generator
 
     monkeypatch.setattr(sequence_generator, "ONEDNN_LARGE_MATRIX", 0)  # (every layer's on oneDNN)
+    packed = []
+    monkeypatch.setattr(onednn, "pack", lambda weight, rows, _pack=onednn.pack: (
+        packed.append(weight.data_ptr()), _pack(weight, rows))[1])
     decoder = lm.hub.models[0].decoder
     linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
-    read = []
+    fc1 = decoder.layers[0].fc1
 
-    def recording(*args, _forward=decoder.forward, **kwargs):  # (packed copies are opaque: no storage)
-        read.append({not m.forward.weight.is_mkldnn and m.forward.weight.data_ptr() == m.weight.data_ptr()
-                     for m in linears if "forward" in m.__dict__})
-        return _forward(*args, **kwargs)
-    monkeypatch.setattr(decoder, "forward", recording)
-    for sentences_searched, beam, own in ((sentences[:1], 3, True), (sentences, 2, False)):  # 3 rows, 16
-        read.clear()
-        fast, stock = (generate(lm.hub, sentences_searched, generator, beam=beam, max_len_a=1, max_len_b=8)
+    def same_tokens_as_fairseq(searched, beam):
+        fast, stock = (generate(lm.hub, searched, generator, beam=beam, max_len_a=1, max_len_b=8)
                        for generator in (BioGPTSequenceGenerator, SequenceGenerator))
-        assert read[0] == {own}
-        assert [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
+        return [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
+
+    sequence_generator._PACKED.clear()
+    assert same_tokens_as_fairseq(sentences[:1], 3)  # 3 rows a step
+    assert sorted(packed) == sorted([m.weight.data_ptr() for m in linears] + [decoder.output_projection.weight.data_ptr()])
+    packed.clear()
+    assert same_tokens_as_fairseq(sentences, 2) and packed == []  # 16 rows: the same copies
+    original = fc1.weight.detach().clone()
+    try:
+        with torch.no_grad():
+            fc1.weight.mul_(1.5)
+        assert same_tokens_as_fairseq(sentences[:1], 3) and packed == [fc1.weight.data_ptr()]
+    finally:  # (the module's model is shared)
+        with torch.no_grad():
+            fc1.weight.copy_(original)
 
 
 def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):

@@ -15,12 +15,12 @@ fairseq decoder-only model:
   more rows a step (batches, wide beams) or where a matrix is too large for the cache (BioGPT's
   24 x 1024 and up). oneDNN streams a matrix from memory 1.5 to 4x faster than the MKL product
   of torch's `linear` for a decoding step's few rows, and 1.6x for the prefill's many; on small
-  matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. From 2 rows a step
-  the vocabulary's matrix is packed for oneDNN once per search (1.8x at 5 rows), from 8 rows the
-  layers' too; below, oneDNN reads them as they are: at beam 5 with 24 x 1024 as fast as packed
-  (3.55 against 3.46 tok/s, medians of 4) and 1.1 GB less memory (peaks 0.3 against 1.45 GB above
-  the weights). At 1 row a greedy search of one sentence reads each weight once per token and saves
-  the 0.1 to 0.2 s of packing a 174 MB vocabulary (measured).
+  matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. It reads them packed
+  in its layout, packed once for the model's life and reused by every later search (repacked if a
+  weight changes): at 24 x 1024 a step's packed matrices stream at 37 to 38 GB/s against 26 to 27
+  as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
+  Packing costs 1.5 to 2.3 s and a copy of those matrices (1.39 GB at 24 x 1024) beside the model,
+  so it is done once, not per search.
 - **Decoding steps** after the prefix run the decoder's layers in one short loop over the same
   modules and the same operations as fairseq's, on a key/value cache allocated once per search
   for its length limit, where fairseq concatenates each step's keys and values onto copies of
@@ -35,6 +35,8 @@ Scores agree with the one-token-at-a-time path to float rounding (the same sums 
 another order); tests/test_sequence_generator.py checks that the generated tokens are
 identical to fairseq's `SequenceGenerator`.
 """
+import weakref
+
 import torch
 from fairseq.models.transformer import TransformerDecoderBase
 from fairseq.ngram_repeat_block import NGramRepeatBlock
@@ -50,8 +52,9 @@ PREFILL_CHUNK_FLOATS = 1 << 23
 ONEDNN_LAYERS_MIN_ROWS = 8
 # A matrix of this many elements (4 MB) or more streams from memory faster on oneDNN at any row count.
 ONEDNN_LARGE_MATRIX = 1 << 20
-# From this many rows a step the layers' matrices are packed for oneDNN (a copy of each, for the search).
-PACK_LAYERS_MIN_ROWS = 8
+# oneDNN's layout is packed for products of about this many rows; at 24 x 1024, packed for 2 or for
+# 16 streamed alike at 1, 5 and 16 rows (bench/products.py).
+PACKED_FOR_ROWS = 16
 
 
 class PrefillingEnsembleModel(EnsembleModel):
@@ -82,12 +85,12 @@ class PrefillingEnsembleModel(EnsembleModel):
             self.inside_prefix = True
             decoder = self.single_model.decoder
             rows = prefix.size(0) * beam_size
-            self.packed = _for_onednn(decoder.output_projection, packing=rows > 1)
+            self.packed = _for_onednn(decoder.output_projection)
             if self.packed is not None:
                 self._onednn_linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)
                                         and (rows >= ONEDNN_LAYERS_MIN_ROWS or m.weight.numel() >= ONEDNN_LARGE_MATRIX)]
                 for linear in self._onednn_linears:
-                    linear.forward = _OneDNNLinear(linear, packing=rows >= PACK_LAYERS_MIN_ROWS)
+                    linear.forward = _OneDNNLinear(linear)
 
     def finish(self) -> None:
         """After a search: the layers' own linear maps back."""
@@ -271,19 +274,27 @@ def _filling(incremental_state):
 class _OneDNNLinear:
     """A linear layer's forward through oneDNN (for the length of a search)."""
 
-    def __init__(self, linear, packing: bool):
-        self.weight, self.bias = _for_onednn(linear, packing), linear.bias
+    def __init__(self, linear):
+        self.weight, self.bias = _for_onednn(linear), linear.bias
 
     def __call__(self, x):
         return onednn.linear(x, self.weight, self.bias)
 
 
-def _for_onednn(linear, packing: bool):
-    """A linear layer's matrix for oneDNN (packed in its layout, or as it is), where that backend
-    applies (fp32 on CPU)."""
+# Each linear layer's packed matrix, kept while the layer lives, with the weight it was packed from
+# (its storage and version: an optimizer step or a load into it makes them differ).
+_PACKED = weakref.WeakKeyDictionary()
+
+
+def _for_onednn(linear):
+    """A linear layer's matrix packed for oneDNN, where that backend applies (fp32 on CPU)."""
     if torch.is_grad_enabled() or not onednn.applies(linear.weight):
         return None
-    return onednn.pack(linear.weight) if packing else linear.weight.detach()
+    weight = linear.weight
+    packed_from = (weight.data_ptr(), weight._version, tuple(weight.shape))
+    if linear not in _PACKED or _PACKED[linear][0] != packed_from:
+        _PACKED[linear] = packed_from, onednn.pack(weight, PACKED_FOR_ROWS)
+    return _PACKED[linear][1]
 
 
 class LengthLimitError(ValueError):
