@@ -250,17 +250,23 @@ def test_bc5cdr_pubtator_output_keeps_unmapped_names_as_the_original(data, tmp_p
     pmids = tmp_path / "ids.pmid"
     pmids.write_text("8701013\n")
     result = bin_tool("postprocess_rel.py", "bc5cdr", hyps, "--out", tmp_path / "o.jsonl", "--pmids", pmids,
-                      "--entities", data / "BC5CDR/raw/test.entities.json", "--pubtator", tmp_path / "o.PubTator")
-    assert (tmp_path / "o.PubTator").read_text() == "8701013\tCID\tD015738\tD003693\t1.0\n8701013\tCID\t-1\tD003693\t1.0\n"
-    assert "2 CID relations written" in result.stderr.decode() and "1 with a name the entity map lacks" in result.stderr.decode()
+                      "--entities", data / "BC5CDR/raw/test.entities.json")
+    # the original's file, by the original's name
+    pubtator = tmp_path / "h.txt.extracted.PubTator"
+    assert pubtator.read_text() == "8701013\tCID\tD015738\tD003693\t1.0\n8701013\tCID\t-1\tD003693\t1.0\n"
+    assert "2 CID relations, 1 with a name the entity map lacks" in result.stderr.decode()
+    assert result.stdout.decode() == "failed = 0, total = 1\n"  # what the original prints
     # the original's PubTator predictions score directly
-    result = bin_tool("evaluate.py", "bc5cdr", tmp_path / "o.PubTator", "--gold", data / "BC5CDR/raw/CDR_TestSet.PubTator.txt")
+    result = bin_tool("evaluate.py", "bc5cdr", pubtator, "--gold", data / "BC5CDR/raw/CDR_TestSet.PubTator.txt")
     assert json.loads(result.stdout)["TP"] == 1
 
 
 def test_decode_all_row_format():
-    rows = decode_all(get_dataset("hoc"), ["the type of this document is empty."])
-    assert rows == [{"id": 0, "parsed": True, "labels": ["empty"], "hypothesis": "the type of this document is empty."}]
+    line = "the type of this document is cellular energetics | inducing angiogenesis."
+    rows = decode_all(get_dataset("hoc"), [line])
+    # (the text as read is what the original's postprocess writes: its scorer splits it)
+    assert rows == [{"id": 0, "parsed": True, "labels": ["cellular energetics", "inducing angiogenesis"],
+                     "text": "cellular energetics | inducing angiogenesis", "hypothesis": line}]
     with pytest.raises(UserError, match="unknown decoder"):
         decode_all(get_dataset("hoc"), ["x"], decoder="clever")
 

@@ -10,7 +10,8 @@ the BioCreative V bc5cdr_eval.jar) outside this repository:
   of every .x file after whitespace normalisation;
 - tests/data/original_decoding.json: for 81 generated-output variants of the five test sets
   (tests/hypothesis_variants.py), the original postprocess's failed count, what it extracted
-  (in a canonical form) and the report its scorer prints (HoC's under the scikit-learn 1.2.1 that the
+  (in a canonical form), the sha256 of the file it writes and of what it prints, and the report its
+  scorer prints (HoC's under the scikit-learn 1.2.1 that the
   original's requirements.txt pins).
 """
 import hashlib
@@ -23,7 +24,7 @@ from hypothesis_variants import all_variants
 
 from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.downstream.build import build
-from biogpt_fairseq.downstream.postprocess import decode_all, read_hypotheses
+from biogpt_fairseq.downstream.postprocess import decode_all, original_printout, read_hypotheses
 
 DATA = Path(__file__).parent / "data"
 ORIGINAL_BUILD = json.loads((DATA / "original_build.json").read_text())
@@ -62,7 +63,7 @@ def extracted(dataset: str, rows) -> str:
     """Our decoded rows in the canonical form of what the original's postprocess writes."""
     spec = get_dataset(dataset)
     if dataset == "bc5cdr":
-        return sha256("".join(spec.pubtator_lines(rows)))
+        return sha256("".join(spec.original_lines(rows)))
     if dataset in ("ddi", "kd-dti"):  # a line that failed is [("failed",) * 3]
         return sha256("\n".join(json.dumps([[t["head"], t["relation"], t["tail"]] for t in r["triples"]]
                                            if r["triples"] else [["failed"] * 3]) for r in rows))
@@ -87,6 +88,8 @@ def test_decoding_and_scores_equal_the_original_on_generated_variants(dataset, d
         original = ORIGINAL_DECODING[dataset][name]
         assert (len(rows), sum(not r["parsed"] for r in rows)) == (original["total"], original["failed"]), name
         assert extracted(dataset, rows) == original["extracted"], name
+        assert sha256("".join(spec.original_lines(rows))) == original["file_sha256"], name
+        assert sha256(original_printout(rows)) == original["stdout_sha256"], name
         assert spec.report(spec.score(rows, raw / spec.gold_files["test"])) == original["report"], name
 
 

@@ -560,7 +560,8 @@ class CustomLabels(FileDataset, HoC):
         if decoder == "original":
             return decoded
         by_lower = {label.lower(): label for label in self.labels}
-        return Decoded(decoded.parsed, [by_lower.get(label, label) for label in decoded.value])
+        labels = [by_lower.get(label, label) for label in decoded.value]
+        return Decoded(decoded.parsed, labels, f" {self.separator} ".join(labels) if decoded.parsed else None)
 
     def constraint_text(self, variant="default"):
         return f"{self.phrase} {' '.join(self.labels)} {self.separator} ."

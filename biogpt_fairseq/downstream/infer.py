@@ -104,9 +104,8 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
     rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])
     with atomic_output(f"{generated}.detok.extracted.jsonl") as handle:
         handle.writelines(json_line(r) for r in rows)
-    if spec.name == "bc5cdr":
-        with atomic_output(f"{generated}.detok.extracted.PubTator") as handle:
-            handle.writelines(spec.pubtator_lines(rows))
+    with atomic_output(f"{generated}.detok.extracted.{spec.original_extension}") as handle:
+        handle.writelines(spec.original_lines(rows))
     failed = sum(not r["parsed"] for r in rows)
     print(f"infer {spec.name} {split}: {path.name}, {'constrained ' if constrained else ''}beam {beam}; "
           f"failed = {failed}, total = {len(rows)} -> {generated}.detok.extracted.jsonl", file=sys.stderr)

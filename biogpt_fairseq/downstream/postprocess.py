@@ -1,7 +1,7 @@
 """Generated sentences to triples, answers or labels.
 
     biogpt-postprocess [DATASET] HYPOTHESES --data-bin DIR [--split test] [--out OUT.jsonl]
-                       [--decoder original|robust] [--pubtator OUT.PubTator]
+                       [--decoder original|robust] [--original-out FILE]
     bin/postprocess_rel.py ... (the same)
 
 HYPOTHESES is fairseq-generate's output (put back in input order, each
@@ -15,7 +15,11 @@ Writes one JSON object per hypothesis, in order: id, pmid (where the dataset
 has ids), whether the line parsed, the decoded value and the line. The
 original decoder (default) is the release's postprocess; `--decoder robust` is
 ours (README: "Differences from the original"). Unparsed lines are kept,
-marked and counted.
+marked and counted. The decoded values are also written as the original's
+postprocess writes them, to its file name (HYPOTHESES.extracted.PubTator for
+BC5CDR, .json for DDI and KD-DTI, .txt for PubMedQA and HoC), which its scorers
+read; and stdout gets what it prints (a `Failed:id:N, line:...` line for each
+line that failed, then `failed = F, total = T`).
 """
 import argparse
 import functools
@@ -26,6 +30,7 @@ from typing import List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DATASETS, DECODERS, resolve
 from biogpt_fairseq.downstream import manifest as manifest_file
+from biogpt_fairseq.downstream.spec import strip_final_period
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
@@ -109,8 +114,17 @@ def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None,
             row["pmid"] = pmids[i].strip()
         document = resources.for_document(row["pmid"]) if resources is not None else None
         decoded = spec.decode(line, decoder, document, sources[i] if sources else "", variant=variant)
-        rows.append({**row, "parsed": decoded.parsed, spec.kind: decoded.value, "hypothesis": line})
+        row.update({"parsed": decoded.parsed, spec.kind: decoded.value})
+        if decoded.text is not None:
+            row["text"] = decoded.text
+        rows.append({**row, "hypothesis": line})
     return rows
+
+
+def original_printout(rows: List[dict]) -> str:
+    """What the original's postprocess prints: each line that failed, then the counts."""
+    failed = [f"Failed:id:{r['id'] + 1}, line:{strip_final_period(r['hypothesis'])}\n" for r in rows if not r["parsed"]]
+    return "".join(failed) + f"failed = {len(failed)}, total = {len(rows)}\n"
 
 
 def resolve_dataset(dataset: Optional[str], data_bin: Optional[str]):
@@ -148,7 +162,8 @@ def main(argv=None) -> int:
                                          "(default: fairseq's S- lines, or the data directory's text)")
     parser.add_argument("--entities", help="bc5cdr: names to MeSH ids; the split's *.entities.json (one map, the "
                                            "original's) or its raw JSON (one map per document)")
-    parser.add_argument("--pubtator", help="bc5cdr: also write the CID relations as the original's PubTator file")
+    parser.add_argument("--original-out", help="the original postprocess's file of the decoded values (default: "
+                                               "HYPOTHESES.extracted.PubTator, .json or .txt, as the original names it)")
     parser.add_argument("--variant", "--form", help="the target form the model was trained on (default: the manifest's)")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
@@ -158,8 +173,6 @@ def main(argv=None) -> int:
     if manifest is not None:
         manifest_file.agree("--variant", args.variant, manifest["variant"], Path(args.data_bin) / manifest_file.NAME)
         variant = manifest["variant"]
-    if args.pubtator and spec.name != "bc5cdr":
-        raise UserError("--pubtator is for bc5cdr")
     lines, sources = read_hypotheses(hypotheses_path)
     pmids_path = args.pmids
     if pmids_path is None and spec.writes_ids and args.data_bin:
@@ -179,17 +192,19 @@ def main(argv=None) -> int:
         resources = spec.decoding_resources(raw_dir, args.split, entities=args.entities, decoder=args.decoder)
     rows = decode_all(spec, lines, pmids, sources, resources, args.decoder, variant)
     out = args.out or f"{hypotheses_path}.extracted.jsonl"
+    original_out = args.original_out or f"{hypotheses_path}.extracted.{spec.original_extension}"
     with atomic_output(out) as handle:
         handle.writelines(json_line(r) for r in rows)
+    with atomic_output(original_out) as handle:
+        handle.writelines(spec.original_lines(rows))
     failed = sum(not r["parsed"] for r in rows)
+    sys.stdout.write(original_printout(rows))
     summary = f"postprocess {spec.name} ({args.decoder} decoder): failed = {failed}, total = {len(rows)} (kept, marked)"
-    if args.pubtator:
-        with atomic_output(args.pubtator) as handle:
-            handle.writelines(spec.pubtator_lines(rows))
+    if spec.name == "bc5cdr":
         relations = sum(len(r["triples"]) for r in rows)
         unmapped = sum("-1" in (t["head_id"], t["tail_id"]) for r in rows for t in r["triples"])
-        summary += f"; {relations} CID relations written to {args.pubtator}, {unmapped} with a name the entity map lacks (id -1)"
-    print(summary + f" -> {out}", file=sys.stderr)
+        summary += f"; {relations} CID relations, {unmapped} with a name the entity map lacks (id -1)"
+    print(summary + f" -> {out}, {original_out}", file=sys.stderr)
     return 0
 
 

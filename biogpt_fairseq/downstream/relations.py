@@ -145,6 +145,17 @@ class RelationSpec(DatasetSpec):
         """A document (title and abstract) as the original's data have it: lower-cased."""
         return document.lower()
 
+    original_extension = "json"
+
+    def original_lines(self, predictions):
+        """The original's converter: one JSON object a row, its triples as subject, relation, object; a
+        row that failed as one triple of "failed"."""
+        for row in predictions:
+            triples = [(t["head"], t["relation"], t["tail"]) for t in row["triples"]] or [("failed",) * 3]
+            yield json.dumps({"triple_list_gold": [], "triple_list_pred": [
+                {"subject": h, "relation": r, "object": t} for h, r, t in triples], "new": [], "lack": [],
+                "id": [0]}) + "\n"
+
     def verbalize(self, triples, variant: str) -> str:
         """The original's target: one sentence per triple, joined by '; ', ending with '.'."""
         template = self.template(variant)

@@ -56,6 +56,7 @@ class Problem:
 class Decoded:
     parsed: bool
     value: object  # triples [{"head", "relation", "tail"(, BC5CDR: "head_id", "tail_id")}], an answer, labels
+    text: Optional[str] = None  # labels: the answer as read, before it is split (what the original writes)
 
 
 def strip_final_period(line: str) -> str:
@@ -146,6 +147,13 @@ class DatasetSpec:
     def decoding_resources(self, raw_dir: Path, split: str, **options) -> Optional[object]:
         """What decoding a split needs besides the generated lines (BC5CDR: the name -> MeSH id maps)."""
         return None
+
+    # The original postprocess's own file, HYPOTHESES.extracted.<this>, which its scorer reads.
+    original_extension = ""
+
+    def original_lines(self, predictions: List[dict]) -> Iterator[str]:
+        """Decoded rows as the original's postprocess writes them, lines with their newlines."""
+        raise NotImplementedError
 
     def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
                variant: str = "default") -> Decoded:

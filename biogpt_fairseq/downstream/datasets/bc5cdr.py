@@ -143,8 +143,9 @@ class BC5CDR(RelationSpec):
             rows.append({"pmid": pmid, "triples": [{"head_id": c, "tail_id": d} for c in chemicals for d in diseases]})
         return "all co-occurring chemical-disease pairs (gold entities)", rows
 
-    @staticmethod
-    def pubtator_lines(predictions):
+    original_extension = "PubTator"
+
+    def original_lines(self, predictions):
         """The original's prediction file: one CID line per decoded relation, in order."""
         for row in predictions:
             for t in row["triples"]:

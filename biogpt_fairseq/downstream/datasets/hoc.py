@@ -58,9 +58,22 @@ class HoC(DatasetSpec):
     def decode(self, line, decoder="original", resources=None, source="", variant="default"):
         if decoder == "original":
             match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
-            return Decoded(True, self.split_labels(match.group(1).strip())) if match else Decoded(False, [])
+            if not match:
+                return Decoded(False, [])
+            text = match.group(1).strip()
+            return Decoded(True, self.split_labels(text), text)
         match = re.search(rf"{self.phrase} (.+?)[\s.]*$", strip_prompt_residue(line).lower())
-        return Decoded(True, [l for l in self.split_labels(match.group(1)) if l]) if match else Decoded(False, [])
+        if not match:
+            return Decoded(False, [])
+        labels = [label for label in self.split_labels(match.group(1)) if label]
+        return Decoded(True, labels, f" {self.separator} ".join(labels))
+
+    original_extension = "txt"
+
+    def original_lines(self, predictions):
+        """The answer's text a row, as read (its labels not yet split), or "failed"."""
+        for row in predictions:
+            yield (row["text"] if row["parsed"] else "failed") + "\n"
 
     def split_labels(self, text: str):
         return split_labels(text)

@@ -65,6 +65,13 @@ class PubMedQA(DatasetSpec):
         match = re.search(rf"{self.phrase}\s+({choices})(?!\w)", strip_prompt_residue(line).lower())
         return Decoded(True, by_lower[match.group(1)]) if match else Decoded(False, None)
 
+    original_extension = "txt"
+
+    def original_lines(self, predictions):
+        """The answer a row, or "failed"."""
+        for row in predictions:
+            yield (row["answer"] if row["parsed"] else "failed") + "\n"
+
     def score(self, predictions, gold_path, **options):
         gold = last_field_of_lines(gold_path)
         predicted = aligned(predictions, gold, gold_path, "answer")
