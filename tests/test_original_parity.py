@@ -22,6 +22,7 @@ import pytest
 from conftest import REPO, run_tool
 from hypothesis_variants import all_variants
 
+from biogpt_fairseq.data.tokenize import tokenize_lines
 from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.downstream.build import build
 from biogpt_fairseq.downstream.postprocess import decode_all, original_printout, read_hypotheses
@@ -57,6 +58,28 @@ def built_test_split(dataset: str, data: Path, tmp_path: Path):
     sources, targets = ((tmp_path / f"test.{side}").read_text(encoding="utf-8").split("\n")[:-1] for side in "xy")
     ids = (tmp_path / "test.pmid").read_text().split("\n")[:-1] if get_dataset(dataset).writes_ids else None
     return sources, targets, ids
+
+
+# sha256 of the test split's {x, y}.tok.bpe files that the original's preprocess.sh writes (tokenizer.perl
+# -l en -a, then fast applybpe with the released codes) from the original's rebuild_data.py output.
+ORIGINAL_BPE = {
+    "bc5cdr": ("4500efa9501e9811c6fbfa97786e2a67225f3efebce4117692d2bf7e81ab5428",
+               "2e5302b444fc27d18927d2f5554efc104019755e3dbf6f1b75955680e4331478"),
+    "ddi": ("a59ed37df90ca51dbb5d56ad7bc798e8843a44c07624633eebfad1e5c427a0e6",
+            "3966d32da6831ac68db40b9c92d0f0fcec71cb6939af48fdfb533abde139f71f"),
+    "kd-dti": ("d628f05c6ded1f126e2af3372ccae7439ac5b8701171ddbddc47ed42aed0a30c",
+               "e962e5f4c01387abc67e220f139a1048bf29b62bf14e6e5cb9dd04e70ddb3e24"),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(ORIGINAL_BPE))
+def test_tokenized_test_split_equals_the_originals_preprocess(dataset, data, tmp_path):
+    """BC5CDR's test line 105 ('... 2.5 mg b.d.') and KD-DTI's 359 ('... 3.1microm.') end with a word
+    whose period perl splits off and sacremoses keeps."""
+    sources, targets, _ = built_test_split(dataset, data, tmp_path)
+    codes = str(data / "biogpt" / "bpecodes")
+    for lines, original in zip((sources, targets), ORIGINAL_BPE[dataset]):
+        assert sha256("".join(line + "\n" for line in tokenize_lines(lines, bpe_codes=codes))) == original
 
 
 def extracted(dataset: str, rows) -> str:
