@@ -277,9 +277,10 @@ class LanguageModelingPromptTask(LanguageModelingTask):
 
 
 class EnglishMosesTokenizer(MosesTokenizer):
-    """fairseq's Moses tokenizer on `data.tokenize.english_moses`: sacremoses' English tokenizer with
-    its character classes kept as sets, the same output (tests/test_tokenize.py) 3.5x faster on
-    abstracts, which made up 40% of encoding an abstract for extraction (measured)."""
+    """fairseq's Moses tokenizer on `data.tokenize.english_moses`: sacremoses' English tokenizer as the
+    original's perl runs it (a line's last word loses its period), so new text is tokenized as the
+    data were (tests/test_tokenize.py); its character classes kept as sets, 3.5x faster on abstracts,
+    which made up 40% of encoding an abstract for extraction (measured)."""
 
     def __init__(self, cfg):
         super().__init__(cfg)
