@@ -117,7 +117,8 @@ def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None,
         row.update({"parsed": decoded.parsed, spec.kind: decoded.value})
         if decoded.text is not None:
             row["text"] = decoded.text
-        rows.append({**row, "hypothesis": line})
+        row["hypothesis"] = line
+        rows.append(row)
     return rows
 
 
