@@ -87,11 +87,11 @@ def test_prompt_model_generates_the_same(tiny_prompt_model, pubmedqa_data, tiny_
         assert_same_hypotheses(fast, stock)
 
 
-def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
-    """One decoder pass for the prefix every sentence shares, then one step of the decoding cache per
-    new token (and eos), on a cache allocated once."""
+def test_the_prefix_runs_through_the_layers_once(lm, sentences, monkeypatch):
+    """One pass of the decoding cache over the prefix every sentence shares (once per sentence, not per
+    beam), then one new position a step, on a cache allocated once; fairseq's decoder forward is not run."""
     decoder = lm.hub.models[0].decoder
-    calls, steps, caches = [], [], []
+    calls, passes, caches = [], [], []
 
     def counted(*args, _forward=decoder.forward, **kwargs):
         calls.append(args[0].shape)
@@ -103,27 +103,30 @@ def test_the_prefix_runs_through_the_decoder_once(lm, sentences, monkeypatch):
     generate(lm.hub, same_length, SequenceGenerator, **search)
     assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
     calls.clear()
-    monkeypatch.setattr(DecodingCache, "step", lambda self, tokens, _step=DecodingCache.step: (
-        steps.append(tokens.size(1)), caches.append(id(self.keys[0].untyped_storage())), _step(self, tokens))[-1])
+    monkeypatch.setattr(DecodingCache, "forward", lambda self, tokens, _forward=DecodingCache.forward: (
+        passes.append((tokens.size(0), tokens.size(1) - self.length)), caches.append(id(self.keys[0].untyped_storage())),
+        _forward(self, tokens))[-1])
     generate(lm.hub, same_length, BioGPTSequenceGenerator, **search)
-    assert len(calls) == 1 and calls[0] == (len(same_length), 20)  # bos + 19 forced: once per sentence, not per beam
-    assert steps == list(range(21, 32)) and len(set(caches)) == 1
+    assert calls == [] and len(set(caches)) == 1
+    assert passes == [(len(same_length), 20)] + [(3 * len(same_length), 1)] * 11  # bos + 19 forced; 10 new and eos
 
 
-def test_layers_get_their_own_linear_maps_back_after_a_search(lm, sentences, monkeypatch):
+def test_a_decoder_the_cache_does_not_cover_decodes_with_fairseqs_forward(lm, sentences, monkeypatch):
+    """A post-LayerNorm decoder (not BioGPT's shape) runs fairseq's own forward, with the prefill, and
+    generates what fairseq's generator does."""
     decoder = lm.hub.models[0].decoder
-    linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
-    seen = []
+    for layer in decoder.layers:
+        monkeypatch.setattr(layer, "normalize_before", False)
+    assert not DecodingCache.applies(decoder)
+    calls = []
     monkeypatch.setattr(decoder, "forward", lambda *args, _forward=decoder.forward, **kwargs: (
-        seen.append(sum("forward" in m.__dict__ for m in linears)), _forward(*args, **kwargs))[1])
-    search = dict(beam=2, max_len_a=0, max_len_b=70)  # 16 rows a step: the oneDNN layers
-    generate(lm.hub, sentences, BioGPTSequenceGenerator, **search)
-    assert max(seen) == len(linears)
-    assert not any("forward" in m.__dict__ for m in linears)
-    with pytest.raises(RuntimeError):  # and after a search that fails
-        monkeypatch.setattr(decoder, "forward", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError()))
-        generate(lm.hub, sentences, BioGPTSequenceGenerator, **search)
-    assert not any("forward" in m.__dict__ for m in linears)
+        calls.append(kwargs.get("incremental_state") is None), _forward(*args, **kwargs))[1])
+    monkeypatch.setattr(DecodingCache, "__init__", lambda *args: pytest.fail("the cache used"))
+    for search in (dict(beam=1), dict(beam=3)):
+        calls.clear()
+        fast, stock = both(lm.hub, sentences, **search)
+        assert_same_hypotheses(fast, stock)
+        assert calls[0] is True  # (the prefill, then steps through fairseq's incremental state)
 
 
 def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_changes(lm, sentences,

@@ -7,12 +7,16 @@ other model decodes with fairseq's own generator. It changes, for a single
 fairseq decoder-only model:
 
 - **Prefill.** At step 0 the part of the prefix that every sentence of the batch has
-  runs through the decoder in one causal pass, once per sentence rather than once per
+  runs through the layers in one causal pass, once per sentence rather than once per
   beam, filling the attention caches. The forced steps then read their scores from that
   pass instead of running the decoder. The generator's loop is untouched, so the search,
   its scores and its random draws go as before.
+- **The decoding cache** (`DecodingCache`) runs the layers for the prefill and then for each step's
+  new token, on keys and values allocated once per search for its length limit, where fairseq
+  concatenates each step's keys and values onto copies of the cache: fairseq's operations in its
+  order, less its per-step bookkeeping. A decoder of another shape runs fairseq's own forward.
 - **Linear maps** on CPU go through oneDNN: the output projection always, the layers' with 8 or
-  more rows a step (batches, wide beams) or where a matrix is too large for the cache (BioGPT's
+  more rows a step (batches, wide beams) or where the matrices are too large for the cache (BioGPT's
   24 x 1024 and up). oneDNN streams a matrix from memory 1.5 to 4x faster than the MKL product
   of torch's `linear` for a decoding step's few rows, and 1.6x for the prefill's many; on small
   matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. It reads them packed
@@ -20,12 +24,8 @@ fairseq decoder-only model:
   weight changes): at 24 x 1024 a step's packed matrices stream at 37 to 38 GB/s against 26 to 27
   as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
   Packing costs 1.5 to 2.3 s and a copy of those matrices (1.39 GB at 24 x 1024) beside the model,
-  so it is done once, not per search.
-- **Decoding steps** after the prefix run the decoder's layers in one short loop over the same
-  modules and the same operations as fairseq's, on a key/value cache allocated once per search
-  for its length limit, where fairseq concatenates each step's keys and values onto copies of
-  the cache. In the profile of a 24 x 1024 greedy search of one sentence, the time outside the
-  matrix products (31% of a step) fell by a fifth. A decoder of another shape runs fairseq's forward.
+  so it is done once, not per search. The layers' modules are never changed: the cache calls
+  oneDNN with their packed matrices in place of their forward.
 - **Cache reordering** is skipped when it would move nothing.
 - **Length limits** that leave no room after the forced prefix are an error, not a crash.
 - **N-gram blocking** (`--no-repeat-ngram-size`) bans on CPU what it bans on GPU, and never
@@ -64,7 +64,6 @@ class PrefillingEnsembleModel(EnsembleModel):
         super().__init__(models)
         self.prefix = None  # (sentences, shared length): the tokens every sentence is forced to
         self._caching_modules = None
-        self._onednn_linears = []
 
     def applies(self) -> bool:
         decoder = getattr(self.single_model, "decoder", None)
@@ -74,29 +73,26 @@ class PrefillingEnsembleModel(EnsembleModel):
     def start(self, prefix, bos: int, beam_size: int, pad: int, eos: int, length_limit: int) -> None:
         """Before a search: the leading columns of `prefix` that force a token (not eos) in every
         sentence; `length_limit`, the most tokens a hypothesis can hold."""
-        self.prefix, self.cache, self.length_limit = None, None, length_limit
+        self.prefix, self.cache = None, None
         if prefix is None or not self.applies():
             return
-        self.caching = DecodingCache.applies(self.single_model.decoder)
         forced = prefix.ne(pad) & prefix.ne(eos)
         shared = int(forced.all(dim=0).long().cumprod(dim=0).sum())
         if shared >= 1:
             self.prefix, self.bos, self.eos, self.beam_size = prefix[:, :shared], bos, eos, beam_size
             self.inside_prefix = True
             decoder = self.single_model.decoder
-            rows = prefix.size(0) * beam_size
-            self.packed = _for_onednn(decoder.output_projection)
-            if self.packed is not None:
-                self._onednn_linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)
-                                        and (rows >= ONEDNN_LAYERS_MIN_ROWS or m.weight.numel() >= ONEDNN_LARGE_MATRIX)]
-                for linear in self._onednn_linears:
-                    linear.forward = _OneDNNLinear(linear)
+            projection = decoder.output_projection
+            self.packed = _packed(projection) if _onednn_applies(projection) else None
+            if DecodingCache.applies(decoder):
+                rows = prefix.size(0) * beam_size
+                linears = [m for layer in decoder.layers for m in _LayerProducts.linears(layer)]
+                onednn_layers = all(type(m) is torch.nn.Linear and _onednn_applies(m) for m in linears) and (
+                    rows >= ONEDNN_LAYERS_MIN_ROWS or min(m.weight.numel() for m in linears) >= ONEDNN_LARGE_MATRIX)
+                self.cache = DecodingCache(decoder, rows, length_limit, onednn_layers)
 
     def finish(self) -> None:
-        """After a search: the layers' own linear maps back."""
-        for linear in self._onednn_linears:
-            del linear.forward
-        self._onednn_linears = []
+        """After a search: its caches freed."""
         self.prefix, self.cache = None, None
 
     def forward_decoder(self, tokens, encoder_outs, incremental_states, temperature: float = 1.0):
@@ -115,14 +111,16 @@ class PrefillingEnsembleModel(EnsembleModel):
         sentences, length = self.prefix.shape
         inputs = torch.cat([self.prefix.new_full((sentences, 1), self.bos), self.prefix[:, :-1]], dim=1)
         decoder = self.single_model.decoder
-        # The decoder makes its causal pass; each attention layer is handed the cache to fill.
-        hooks = [layer.self_attn.register_forward_pre_hook(_filling(incremental_state), with_kwargs=True)
-                 for layer in decoder.layers]
-        try:
-            features, _ = decoder(inputs, features_only=True)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        if self.cache is not None:  # (one row a sentence: its beams spread from it below)
+            features = self.cache.forward(inputs)
+        else:  # the decoder makes its causal pass; each attention layer is handed the cache to fill
+            hooks = [layer.self_attn.register_forward_pre_hook(_filling(incremental_state), with_kwargs=True)
+                     for layer in decoder.layers]
+            try:
+                features, _ = decoder(inputs, features_only=True)
+            finally:
+                for hook in hooks:
+                    hook.remove()
         # A forced step only needs the forced token's log-probability (the generator sets the
         # others to -inf), and eos' where the length limit ends the hypothesis there: each is
         # its logit less the log of the normaliser, with no vocabulary-wide output.
@@ -148,10 +146,8 @@ class PrefillingEnsembleModel(EnsembleModel):
 
     def _next_token(self, tokens, incremental_state, temperature: float) -> Tensor:
         decoder = self.single_model.decoder
-        if self.cache is None and self.caching:  # the prefill's keys and values, taken over
-            self.cache = DecodingCache(decoder, incremental_state, self.length_limit)
         if self.cache is not None:
-            features, extra = self.cache.step(tokens), {"attn": [None], "inner_states": None}
+            features, extra = self.cache.forward(tokens), {"attn": [None], "inner_states": None}
         else:
             features, extra = decoder(tokens, incremental_state=incremental_state, features_only=True)
         logits = self._project(features[:, -1, :]).unsqueeze(1).div_(temperature)
@@ -167,10 +163,6 @@ class PrefillingEnsembleModel(EnsembleModel):
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
             return super().reorder_incremental_state(incremental_states, new_order)
-        if self.cache is not None:  # (past the prefix: the forced steps' rows are no longer read)
-            if not torch.equal(new_order, torch.arange(self.cache.rows, device=new_order.device)):
-                self.cache.reorder(new_order)
-            return
         moved = self.row_sentence[new_order]
         if self.inside_prefix:  # the caches hold the shared prefix only: the same for every beam
             unchanged = torch.equal(moved, self.row_sentence)
@@ -181,6 +173,9 @@ class PrefillingEnsembleModel(EnsembleModel):
             self._reorder_caches(incremental_states[0], new_order)
 
     def _reorder_caches(self, incremental_state, new_order) -> None:
+        if self.cache is not None:
+            self.cache.reorder(new_order)
+            return
         if self._caching_modules is None:  # fairseq looks for them among all modules at every step
             decoder = self.single_model.decoder
             self._caching_modules = [m for m in decoder.modules() if hasattr(m, "reorder_incremental_state")]
@@ -191,21 +186,19 @@ class PrefillingEnsembleModel(EnsembleModel):
 
 
 class DecodingCache:
-    """The decoder's layers for one new token a row, on keys and values kept in buffers of the
-    search's length limit: fairseq's operations, in its order, on its modules (so the same
-    numbers), without its per-step bookkeeping and copies of the cache."""
+    """The decoder's layers over a search's new positions (the prefill's many, then one a step), on keys
+    and values kept in buffers of the search's length limit: fairseq's operations, in its order, without
+    its per-step bookkeeping and copies of the cache. Each layer's products are `_LayerProducts`."""
 
-    def __init__(self, decoder, incremental_state, capacity: int):
-        self.decoder, self.capacity = decoder, capacity
-        self.keys, self.values = [], []
-        for layer in decoder.layers:
-            state = layer.self_attn._get_input_buffer(incremental_state)
-            rows, heads, length, head_dim = state["prev_key"].shape
-            for buffers, name in ((self.keys, "prev_key"), (self.values, "prev_value")):
-                buffer = state[name].new_empty(rows * heads, capacity, head_dim)
-                buffer[:, :length] = state[name].reshape(rows * heads, length, head_dim)
-                buffers.append(buffer)
-        self.rows, self.heads, self.length, self.head_dim = rows, heads, length, head_dim
+    def __init__(self, decoder, rows: int, capacity: int, onednn_layers: bool):
+        """Buffers for up to `rows` rows (sentences x beam) of `capacity` positions."""
+        attention = decoder.layers[0].self_attn
+        self.decoder, self.capacity, self.rows, self.length = decoder, capacity, 0, 0
+        self.heads, self.head_dim = attention.num_heads, attention.head_dim
+        weight = decoder.embed_tokens.weight
+        self.keys, self.values = ([weight.new_empty(rows * self.heads, capacity, self.head_dim) for _ in decoder.layers]
+                                  for _ in range(2))
+        self.layers = [_LayerProducts(layer, onednn_layers) for layer in decoder.layers]
 
     @staticmethod
     def applies(decoder) -> bool:
@@ -222,46 +215,76 @@ class DecodingCache:
                 return False
         return not any(getattr(m, "apply_during_inference", False) for m in decoder.modules())
 
-    def step(self, tokens: Tensor) -> Tensor:
-        """Features (rows, 1, dim) of each row's last token."""
-        decoder, t = self.decoder, self.length
-        if tokens.size(1) != t + 1 or t >= self.capacity:
-            raise RuntimeError(f"decoding cache of {t} positions (of {self.capacity}) at a step of {tokens.size(1)}")
-        positions = decoder.embed_positions(tokens, incremental_state={}) if decoder.embed_positions is not None \
-            else None
-        x = decoder.embed_scale * decoder.embed_tokens(tokens[:, -1:].contiguous())
-        if positions is not None:
-            x += positions[:, -1:]
-        x = x.transpose(0, 1)  # (1, rows, dim), as fairseq's layers hold it
-        rows, heads, head_dim = self.rows, self.heads, self.head_dim
-        for layer, keys, values in zip(decoder.layers, self.keys, self.values):
-            attention = layer.self_attn
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Features (rows, new, dim) of the `new` positions of `tokens` (rows, length) past the cached ones:
+        the prefill's prefix (no padding, as the generator forces it), or a step's last token."""
+        decoder, t, (rows, length) = self.decoder, self.length, tokens.shape
+        new = length - t
+        if new < 1 or length > self.capacity or (t > 0 and rows != self.rows):
+            raise RuntimeError(f"decoding cache of {self.rows} rows and {t} positions (of {self.capacity}) for "
+                               f"tokens of {tokens.shape}")
+        self.rows = rows
+        x = decoder.embed_scale * decoder.embed_tokens(tokens[:, t:])
+        if decoder.embed_positions is not None:  # (fairseq's step: only the last position, as its own steps do)
+            x += decoder.embed_positions(tokens, incremental_state={} if new == 1 else None)[:, -new:]
+        x = x.transpose(0, 1).reshape(new * rows, -1)  # rows in time-major order, as fairseq's layers hold them
+        heads, head_dim, capacity = self.heads, self.head_dim, self.capacity
+        future = None
+        if new > 1:  # fairseq's causal mask: a position sees itself and those before it
+            future = torch.triu(x.new_full((new, t + new), float("-inf")), t + 1)
+        for layer, products, keys, values in zip(decoder.layers, self.layers, self.keys, self.values):
+            keys, values = (b[:rows * heads].view(rows, heads, capacity, head_dim) for b in (keys, values))
             residual, x = x, layer.self_attn_layer_norm(x)
-            q = attention.q_proj(x)
-            q *= attention.scaling
-            keys[:rows * heads, t] = attention.k_proj(x).reshape(rows * heads, head_dim)
-            values[:rows * heads, t] = attention.v_proj(x).reshape(rows * heads, head_dim)
-            weights = torch.bmm(q.reshape(rows * heads, 1, head_dim), keys[:rows * heads, :t + 1].transpose(1, 2))
+            attention = layer.self_attn
+            q = products(attention.q_proj, x) * attention.scaling
+            k, v = products(attention.k_proj, x), products(attention.v_proj, x)
+            keys[:, :, t:t + new] = k.view(new, rows, heads, head_dim).permute(1, 2, 0, 3)
+            values[:, :, t:t + new] = v.view(new, rows, heads, head_dim).permute(1, 2, 0, 3)
+            q = q.view(new, rows, heads, head_dim).permute(1, 2, 0, 3).reshape(rows * heads, new, head_dim)
+            weights = torch.bmm(q, keys[:, :, :t + new].reshape(rows * heads, t + new, head_dim).transpose(1, 2))
+            if future is not None:
+                weights += future
             probabilities = torch.nn.functional.softmax(weights, dim=-1, dtype=torch.float32).type_as(weights)
-            attended = torch.bmm(probabilities, values[:rows * heads, :t + 1])
-            x = residual + attention.out_proj(attended.view(1, rows, heads * head_dim))
+            attended = torch.bmm(probabilities, values[:, :, :t + new].reshape(rows * heads, t + new, head_dim))
+            attended = attended.view(rows, heads, new, head_dim).permute(2, 0, 1, 3).reshape(new * rows, -1)
+            x = residual + products(attention.out_proj, attended)
             residual, x = x, layer.final_layer_norm(x)
-            x = residual + layer.fc2(layer.activation_fn(layer.fc1(x)))
+            x = residual + products(layer.fc2, layer.activation_fn(products(layer.fc1, x)))
         if decoder.layer_norm is not None:
             x = decoder.layer_norm(x)
         if decoder.project_out_dim is not None:
             x = decoder.project_out_dim(x)
-        self.length = t + 1
-        return x.transpose(0, 1)
+        self.length = length
+        return x.view(new, rows, -1).transpose(0, 1)
 
     def reorder(self, new_order: Tensor) -> None:
-        """The rows' caches in `new_order` (beams reordered, finished sentences dropped)."""
+        """The rows' caches in `new_order` (beams reordered or spread from their sentence, finished sentences
+        dropped)."""
         rows, t = new_order.numel(), self.length
         for buffer in self.keys + self.values:
             old = buffer[:self.rows * self.heads].view(self.rows, self.heads, self.capacity, self.head_dim)
             selected = old[:, :, :t].index_select(0, new_order)
             buffer[:rows * self.heads].view(rows, self.heads, self.capacity, self.head_dim)[:, :, :t] = selected
         self.rows = rows
+
+
+class _LayerProducts:
+    """A layer's matrix products in the decoding cache: on oneDNN (fp32 on CPU) from matrices packed once
+    for the model; otherwise (other dtypes, int8 weights, GPUs, the small matrices of a few rows) the
+    layer's own modules."""
+
+    @staticmethod
+    def linears(layer) -> tuple:
+        attention = layer.self_attn
+        return attention.q_proj, attention.k_proj, attention.v_proj, attention.out_proj, layer.fc1, layer.fc2
+
+    def __init__(self, layer, onednn_layer: bool):
+        self.packed = {linear: (_packed(linear), linear.bias) for linear in self.linears(layer)} if onednn_layer \
+            else None
+
+    def __call__(self, linear, x: Tensor) -> Tensor:
+        """`linear`(x)."""
+        return linear(x) if self.packed is None else onednn.linear(x, *self.packed[linear])
 
 
 def _filling(incremental_state):
@@ -271,30 +294,23 @@ def _filling(incremental_state):
     return hand_over_the_cache
 
 
-class _OneDNNLinear:
-    """A linear layer's forward through oneDNN (for the length of a search)."""
-
-    def __init__(self, linear):
-        self.weight, self.bias = _for_onednn(linear), linear.bias
-
-    def __call__(self, x):
-        return onednn.linear(x, self.weight, self.bias)
-
-
 # Each linear layer's packed matrix, kept while the layer lives, with the weight it was packed from
 # (its storage and version: an optimizer step or a load into it makes them differ).
 _PACKED = weakref.WeakKeyDictionary()
 
 
-def _for_onednn(linear):
-    """A linear layer's matrix packed for oneDNN, where that backend applies (fp32 on CPU)."""
-    if torch.is_grad_enabled() or not onednn.applies(linear.weight):
-        return None
+def _packed(linear) -> Tensor:
+    """A linear layer's matrix packed for oneDNN, once for the layer's life and again when its weight changes."""
     weight = linear.weight
     packed_from = (weight.data_ptr(), weight._version, tuple(weight.shape))
     if linear not in _PACKED or _PACKED[linear][0] != packed_from:
+        _PACKED.pop(linear, None)  # (the old copy freed before the new one is made)
         _PACKED[linear] = packed_from, onednn.pack(weight, PACKED_FOR_ROWS)
     return _PACKED[linear][1]
+
+
+def _onednn_applies(linear) -> bool:
+    return not torch.is_grad_enabled() and onednn.applies(linear.weight)
 
 
 class LengthLimitError(ValueError):
