@@ -104,8 +104,8 @@ def test_the_prefix_runs_through_the_layers_once(lm, sentences, monkeypatch):
     assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
     calls.clear()
     monkeypatch.setattr(DecodingCache, "forward", lambda self, tokens, _forward=DecodingCache.forward: (
-        passes.append((tokens.size(0), tokens.size(1) - self.length)), caches.append(id(self.keys[0].untyped_storage())),
-        _forward(self, tokens))[-1])
+        passes.append((tokens.size(0), tokens.size(1) - self.length)),
+        caches.append(id(self.keys[0].untyped_storage())), _forward(self, tokens))[-1])
     generate(lm.hub, same_length, BioGPTSequenceGenerator, **search)
     assert calls == [] and len(set(caches)) == 1
     assert passes == [(len(same_length), 20)] + [(3 * len(same_length), 1)] * 11  # bos + 19 forced; 10 new and eos

@@ -15,11 +15,12 @@ fairseq decoder-only model:
   new token, on keys and values allocated once per search for its length limit, where fairseq
   concatenates each step's keys and values onto copies of the cache: fairseq's operations in its
   order, less its per-step bookkeeping. A decoder of another shape runs fairseq's own forward.
-- **Linear maps** on CPU go through oneDNN: the output projection always, the layers' with 8 or
-  more rows a step (batches, wide beams) or where the matrices are too large for the cache (BioGPT's
-  24 x 1024 and up). oneDNN streams a matrix from memory 1.5 to 4x faster than the MKL product
-  of torch's `linear` for a decoding step's few rows, and 1.6x for the prefill's many; on small
-  matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. It reads them packed
+- **Linear maps** on CPU go through oneDNN: the output projection always, the layers' (in the
+  decoding cache) with 8 or more rows a step (batches, wide beams) or where the matrices are too
+  large for the CPU's caches (BioGPT's 24 x 1024 and up). oneDNN streams a matrix from memory 1.5
+  to 4x faster than the MKL product of torch's `linear` for a decoding step's few rows, and 1.6x
+  for the prefill's many; on small matrices (the tiny model's) its 0.08 ms a call loses to MKL
+  below 8 rows. It reads them packed
   in its layout, packed once for the model's life and reused by every later search (repacked if a
   weight changes): at 24 x 1024 a step's packed matrices stream at 37 to 38 GB/s against 26 to 27
   as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
