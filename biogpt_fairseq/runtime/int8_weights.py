@@ -5,7 +5,8 @@ over 127, symmetric); its product is torch's own `_weight_int8pack_mm` kernel, w
 of fp32's bytes. The rest of the model stays fp32: only each product's input is rounded to bf16, the
 one input type for which that kernel is fast on this project's CPU (a 4096 x 1024 matrix, one row,
 2 threads: 0.51 ms from bf16, 3.6 ms from fp32 or fp16). A whole model in bf16 was slower: torch
-emulates bf16 attention on this CPU (AVX2), and its steps took 9 ms more at 24 x 1024 (profiled).
+emulates bf16 attention on the AVX2 CPU this was measured on (2026-11-30), and its steps took 9 ms
+more at 24 x 1024 (profiled).
 """
 import torch
 

@@ -3,9 +3,10 @@
 `bf16` casts a model's weights, and so its activations, to bfloat16 for generation; the scores stay
 fp32 (fairseq normalises in fp32). A decoding step of one row reads every weight once, so memory
 bandwidth sets its pace: half the bytes made a greedy search of one sentence with BioGPT's 24 x 1024
-1.4x faster on this project's CPU. That CPU (AVX2) has no bf16 instructions, so products of many rows
-(a long prompt's prefill, batches, beams) are emulated there: 1.3x (5 rows) to 6x (a prefill's
-thousands) slower than fp32's. GPUs and CPUs with bf16 instructions run them natively.
+1.4x faster on the project's CPU of 2026-11-30. That CPU (AVX2) has no bf16 instructions, so products
+of many rows (a long prompt's prefill, batches, beams) are emulated there: 1.3x (5 rows) to 6x (a
+prefill's thousands) slower than fp32's. On 2026-12-02's (AVX-512 BF16) fp32's packed oneDNN products
+were the faster for one sentence (bf16 0.73x) and bf16 1.08x over 16 (bench/RESULTS.md).
 
 `int8` keeps fp32 activations and stores every linear map's weights (the layers' and the output
 projection's) in int8, weight-only (runtime/int8_weights.py): a quarter of fp32's bytes a token.
