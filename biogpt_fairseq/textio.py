@@ -27,8 +27,9 @@ def open_binary(path: str) -> IO[bytes]:
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-def read_lines(path: str) -> Iterator[Tuple[int, str]]:
-    """Yield (line number, text without the trailing newline) from `path` ("-" is stdin)."""
+def read_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str]]:
+    """Yield (line number, text without the trailing newline) from `path` ("-" is stdin); a NUL byte is
+    an error unless `allow_nul` (text that never reaches a C++ tool)."""
     stream = sys.stdin.buffer if path == "-" else open_binary(path)
     name = "<stdin>" if path == "-" else path
     with contextlib.ExitStack() as stack:
@@ -43,7 +44,7 @@ def read_lines(path: str) -> Iterator[Tuple[int, str]]:
                 raise UserError(
                     f"{name}:{lineno}: invalid UTF-8 at byte {err.start} of the line"
                 ) from None
-            if "\0" in line:  # C++ tools downstream (fastBPE) would silently cut the line here
+            if "\0" in line and not allow_nul:  # C++ tools downstream (fastBPE) would silently cut the line here
                 raise UserError(f"{name}:{lineno}: NUL byte in text")
             yield lineno, line
 

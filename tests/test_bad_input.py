@@ -198,10 +198,15 @@ def test_postprocess_keeps_every_odd_line_marked(tmp_path):
 
 
 def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
-    for content, message in BAD_BYTES:
-        (tmp_path / "hyp.txt").write_bytes(content)
-        user_error(postprocess("pubmedqa", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
-                   f"hyp.txt{message}")
+    (tmp_path / "hyp.txt").write_bytes(BAD_BYTES[0][0])
+    user_error(postprocess("pubmedqa", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
+               f"hyp.txt{BAD_BYTES[0][1]}")
+    # a NUL byte is a character of its line, as the original's postprocess reads it
+    (tmp_path / "hyp.txt").write_bytes(b"the answer to the question given the context is n\x00o.\nfine\n")
+    result = postprocess("pubmedqa", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl")
+    assert (tmp_path / "hyp.txt.extracted.txt").read_bytes() == b"n\x00o\nfailed\n"
+    assert result.stdout.decode() == "Failed:id:2, line:fine\nfailed = 1, total = 2\n"
+    (tmp_path / "p.jsonl").unlink()
     user_error(postprocess("pubmedqa", tmp_path / "missing.txt", "--out", tmp_path / "p.jsonl", check=False),
                "missing.txt: no such file")
     (tmp_path / "hyp.txt").write_text("a\nb\n")

@@ -12,10 +12,12 @@ the BioCreative V bc5cdr_eval.jar) outside this repository:
   (tests/hypothesis_variants.py), the original postprocess's failed count, what it extracted
   (in a canonical form), the sha256 of the file it writes and of what it prints, and the report its
   scorer prints (HoC's under the scikit-learn 1.2.1 that the
-  original's requirements.txt pins).
+  original's requirements.txt pins); for DDI and KD-DTI also the sha256 of all the scorer prints
+  and of the eval_res.json it writes, run with PYTHONHASHSEED=0.
 """
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,7 +124,6 @@ def test_the_command_line_gives_the_original_report(data, tmp_path):
     lines = all_variants("kd-dti", sources, targets, data / "biogpt" / "bpecodes")["mixed"]
     (tmp_path / "hyp.detok").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     import shutil
-    import sys
 
     data_bin = tmp_path / "data-bin"
     data_bin.mkdir()
@@ -130,10 +131,70 @@ def test_the_command_line_gives_the_original_report(data, tmp_path):
     shutil.copy(tmp_path / "test.pmid", data_bin)
     run_tool(sys.executable, REPO / "bin" / "postprocess_rel.py", tmp_path / "hyp.detok", "--data-bin", data_bin)
     result = run_tool(sys.executable, REPO / "bin" / "evaluate.py", tmp_path / "hyp.detok.extracted.jsonl",
-                      "--data-bin", data_bin)
-    assert result.stderr.decode().strip() == ORIGINAL_DECODING["kd-dti"]["mixed"]["report"]
+                      "--data-bin", data_bin, env={"PYTHONHASHSEED": "0"})
+    original = ORIGINAL_DECODING["kd-dti"]["mixed"]
+    assert result.stderr.decode() == f"\n====File:  hyp.detok.extracted.jsonl\n{original['report']}\n"
     figures = json.loads(result.stdout)
-    assert f"{figures['tp micro f1']:.4f}" in ORIGINAL_DECODING["kd-dti"]["mixed"]["report"]
+    assert f"{figures['tp micro f1']:.4f}" in original["report"]
+    # the scorer's per-document results, named as the original names them from its input's name
+    assert sha256((tmp_path / "hyp.detok.extracted.eval_res.json").read_text()) == original["eval_res_sha256"]
+
+
+@pytest.mark.parametrize("dataset", ["ddi", "kd-dti", "pubmedqa", "hoc"])
+def test_evaluate_scores_the_original_postprocesss_file_as_its_scorer(dataset, data, tmp_path, capsys):
+    """The file the original's postprocess writes (and ours writes beside its JSON lines), given to
+    evaluate as to the original's scorer: its report, on every variant."""
+    from biogpt_fairseq.downstream.evaluate import main as evaluate
+
+    spec = get_dataset(dataset)
+    sources, targets, _ = built_test_split(dataset, data, tmp_path)
+    variants = all_variants(dataset, sources, targets, data / "biogpt" / "bpecodes")
+    capsys.readouterr()  # (what the build printed)
+    for name, lines in variants.items():
+        pmids = (tmp_path / "test.pmid").read_text().split("\n")[:-1] if spec.writes_ids else None
+        extracted = tmp_path / f"{name}.extracted.{spec.original_extension}"
+        extracted.write_text("".join(spec.original_lines(decode_all(spec, lines, pmids))), encoding="utf-8")
+        evaluate([str(extracted), "--data-bin", str(tmp_path)])
+        printed = capsys.readouterr().err
+        assert printed == f"\n====File:  {extracted.name}\n{ORIGINAL_DECODING[dataset][name]['report']}\n", name
+
+
+# Run in a process of its own under the hash seed the original's scorer ran with: the lists of its
+# eval_res.json are Python's iteration order of sets of strings, which the seed sets.
+SCORER_FILES = """
+import hashlib, json, sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[3]]
+from hypothesis_variants import all_variants
+from biogpt_fairseq.downstream import get_dataset
+from biogpt_fairseq.downstream.postprocess import decode_all
+data, built, spec = Path(sys.argv[1]), Path(sys.argv[2]), get_dataset(sys.argv[4])
+sources, targets, pmids = ((built / f"test.{side}").read_text().split("\\n")[:-1] for side in ("x", "y", "pmid"))
+gold, hashes = data / spec.folder / "raw" / "test.json", {}
+for name, lines in all_variants(spec.name, sources, targets, data / "biogpt" / "bpecodes").items():
+    rows = decode_all(spec, lines, pmids)
+    predictions = f"generate_{name}.detok.extracted.json"
+    (path, text), = spec.scorer_files(rows, gold, predictions).items()
+    assert path == f"generate_{name}.detok.extracted.eval_res.json", path
+    hashes[name] = [hashlib.sha256(t.encode()).hexdigest()
+                    for t in (spec.scorer_printout(spec.score(rows, gold), predictions), text)]
+print(json.dumps(hashes))
+"""
+
+
+@pytest.mark.parametrize("dataset", ["ddi", "kd-dti"])
+def test_the_scorers_printout_and_results_file_equal_the_originals(dataset, data, tmp_path):
+    """What hard_match_evaluation.py prints (its `====File:` line, then the report) and the eval_res.json
+    it writes, byte for byte, on every variant: both recorded from the original's postprocess and
+    scorer run with PYTHONHASHSEED=0 on this Python (3.11)."""
+    built_test_split(dataset, data, tmp_path)
+    result = run_tool(sys.executable, "-c", SCORER_FILES, data, tmp_path, Path(__file__).parent, dataset,
+                      env={"PYTHONHASHSEED": "0"})
+    hashes = json.loads(result.stdout)
+    assert sorted(hashes) == sorted(ORIGINAL_DECODING[dataset])
+    for name, (printout, results) in hashes.items():
+        original = ORIGINAL_DECODING[dataset][name]
+        assert (printout, results) == (original["scorer_stdout_sha256"], original["eval_res_sha256"]), name
 
 
 # The mean headline figure over the variants with each decoder, as measured (README, "Differences from the

@@ -1,28 +1,34 @@
 """Score decoded predictions with the original release's scorers.
 
-    biogpt-evaluate [DATASET] PREDICTIONS [--data-bin DIR] [--split test] [--gold FILE]
+    biogpt-evaluate [DATASET] PREDICTIONS [--data-bin DIR] [--split test] [--gold FILE] [--pmids FILE]
     bin/evaluate.py ... (the same)
 
-PREDICTIONS: biogpt-postprocess output (JSON lines; for bc5cdr also a PubTator
-file of CID lines, as the original writes). GOLD (default: the split's, from
-the data directory's manifest): bc5cdr, the official PubTator file; ddi and
-kd-dti, the split's raw JSON; pubmedqa and hoc, the split's tsv.
+PREDICTIONS: biogpt-postprocess output (JSON lines), or the original
+postprocess's own file, which its scorers read (bc5cdr: CID lines; ddi and
+kd-dti: its `.json`, with the ids from --data-bin or --pmids; pubmedqa and
+hoc: its `.txt`). GOLD (default: the split's, from the data directory's
+manifest): bc5cdr, the official PubTator file; ddi and kd-dti, the split's raw
+JSON; pubmedqa and hoc, the split's tsv.
 
 Prints one JSON object of the original's figures under its names and on its
 scale (fractions: the paper's percentages divided by 100; NaN as null) on
-stdout, and the report as the original prints it on stderr.
+stdout, and on stderr what the original's scorer prints (its `====File:` line,
+then the report). For ddi and kd-dti it also writes the original scorer's
+per-document results beside PREDICTIONS, under its name (PREDICTIONS up to its
+last `.json`, then `.eval_res.json`).
 """
 import argparse
 import json
 import math
 import sys
 from pathlib import Path
+from typing import Optional
 
 from biogpt_fairseq.downstream import DATASETS
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.postprocess import dataset_and_file, resolve_dataset
+from biogpt_fairseq.downstream.postprocess import aligned_file, dataset_and_file, resolve_dataset
 from biogpt_fairseq.downstream.scoring import cid_relations, read_cid_relations
-from biogpt_fairseq.textio import UserError, read_lines, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
 
 
 def is_pubtator(path: str) -> bool:
@@ -31,17 +37,36 @@ def is_pubtator(path: str) -> bool:
     return bool(first) and not first.lstrip().startswith("{")
 
 
-def read_predictions(path: str, spec) -> list:
+def read_predictions(path: str, spec, ids_path: Optional[str]) -> list:
+    """The rows of biogpt-postprocess's JSON lines, or of the original postprocess's own file (DDI's and
+    KD-DTI's `.json`, PubMedQA's and HoC's `.txt`: what the original's scorers read), whose rows take
+    their ids from `ids_path`, as the original's scorer takes them from its third argument."""
+    lines = list(read_lines(path))
+    first = next((line for _, line in lines if line.strip()), "")
+    try:
+        head = json.loads(first)
+    except json.JSONDecodeError:
+        head = None
+    ours = isinstance(head, dict) and "triple_list_pred" not in head  # (the original's rows of triples)
     rows = []
-    for lineno, line in read_lines(path):
+    for lineno, line in lines:
         try:
-            row = json.loads(line)
+            row = json.loads(line) if ours else spec.original_row(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
-        for field in (["pmid"] if spec.writes_ids else []) + [spec.kind]:
+        except (KeyError, TypeError, AttributeError):
+            raise UserError(f"{path}:{lineno}: neither a row of biogpt-postprocess nor of the original's "
+                            f"postprocess for {spec.name}") from None
+        for field in (["pmid"] if spec.writes_ids and ours else []) + [spec.kind]:
             if field not in row:
                 raise UserError(f"{path}:{lineno}: no {field!r} (was it decoded for another dataset?)")
         rows.append(row)
+    if spec.writes_ids and not ours:
+        if ids_path is None:
+            raise UserError(f"{path} is the original postprocess's file, whose rows carry no ids: give --data-bin "
+                            "or --pmids (the split's ids, in order)")
+        for row, pmid in zip(rows, aligned_file(ids_path, len(rows), "ids", path)):
+            row["pmid"] = pmid.strip()
     return rows
 
 
@@ -70,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-bin", help="the fine-tuning data directory (its manifest names the gold files)")
     parser.add_argument("--split", default="test", help="the split the predictions are of (default: test)")
     parser.add_argument("--gold", help="the gold file (default: the split's, from the manifest)")
+    parser.add_argument("--pmids", help="ids aligned with the rows of the original postprocess's file (default: the "
+                                        "data directory's SPLIT.pmid)")
     parser.add_argument("--classes", default="original", choices=["original", "hallmarks"],
                         help="hoc: 'original' scores the ten hallmarks and `empty` (the original's 11 classes); "
                              "'hallmarks' the ten hallmarks only")
@@ -86,14 +113,20 @@ def main(argv=None) -> int:
         gold = manifest_file.raw_dir(manifest, args.data) / spec.gold_files[args.split]
     if not Path(gold).is_file():
         raise UserError(f"{gold}: no such file")
-    if spec.name == "bc5cdr" and is_pubtator(predictions_path):
+    is_cid_file = spec.name == "bc5cdr" and is_pubtator(predictions_path)
+    if is_cid_file:
         relations = read_cid_relations(Path(predictions_path))
         figures, predicted = cid_relations(relations, Path(gold)), {pmid for pmid, _, _ in relations}
     else:
-        predictions = read_predictions(predictions_path, spec)
+        ids = args.pmids or (str(Path(args.data_bin) / f"{args.split}.pmid") if args.data_bin else None)
+        predictions = read_predictions(predictions_path, spec, ids)
         figures, predicted = spec.score(predictions, Path(gold), classes=args.classes), {p.get("pmid") for p in predictions}
     report_coverage(spec, predicted, Path(gold), predictions_path)
-    print(spec.report(figures), file=sys.stderr)
+    if not is_cid_file:
+        for path, text in spec.scorer_files(predictions, Path(gold), predictions_path).items():
+            with atomic_output(path) as handle:
+                handle.write(text)
+    sys.stderr.write(spec.scorer_printout(figures, predictions_path))
     print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v
                                                 for k, v in figures.items()}}))
     return 0

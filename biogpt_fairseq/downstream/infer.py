@@ -8,8 +8,10 @@ absent; HoC: checkpoint_last.pt), generates greedily for every source of the
 split with the original's length limit (the whole sequence within the model's
 positions), writes each whole sequence as the original does
 (`generate_CHECKPOINT`), removes the BPE and detokenizes it (`.detok`),
-decodes it (`.detok.extracted.jsonl`; BC5CDR also `.PubTator`) and scores it
-(`.scores.json`; the report on stdout). The dataset, its gold files and the
+decodes it (`.detok.extracted.jsonl`, and the original's own file:
+`.PubTator`, `.json` or `.txt`) and scores it (`.scores.json`; on stdout what
+the original's scorer prints; DDI and KD-DTI also the scorer's
+`.detok.extracted.eval_res.json`). The dataset, its gold files and the
 prompt come from the data directory's manifest and the checkpoint.
 
 `--constrained` decodes as the original's ConstrainedGenerator (each generated
@@ -104,17 +106,22 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
     rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])
     with atomic_output(f"{generated}.detok.extracted.jsonl") as handle:
         handle.writelines(json_line(r) for r in rows)
-    with atomic_output(f"{generated}.detok.extracted.{spec.original_extension}") as handle:
+    original_out = f"{generated}.detok.extracted.{spec.original_extension}"
+    with atomic_output(original_out) as handle:
         handle.writelines(spec.original_lines(rows))
     failed = sum(not r["parsed"] for r in rows)
     print(f"infer {spec.name} {split}: {path.name}, {'constrained ' if constrained else ''}beam {beam}; "
           f"failed = {failed}, total = {len(rows)} -> {generated}.detok.extracted.jsonl", file=sys.stderr)
-    figures = spec.score(rows, raw_dir / spec.gold_files[split])
+    gold = raw_dir / spec.gold_files[split]
+    figures = spec.score(rows, gold)
+    for scorer_file, text in spec.scorer_files(rows, gold, original_out).items():
+        with atomic_output(scorer_file) as handle:
+            handle.write(text)
     with atomic_output(f"{generated}.scores.json") as handle:
         json.dump({"dataset": spec.name, "split": split, "checkpoint": str(path),
                    **{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}}, handle)
         handle.write("\n")
-    print(spec.report(figures))
+    sys.stdout.write(spec.scorer_printout(figures, original_out))
     return figures
 
 

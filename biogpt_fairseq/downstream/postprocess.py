@@ -70,7 +70,7 @@ def read_hypotheses(path: str) -> Tuple[List[str], Optional[List[str]]]:
     detokenized), which is what the original's inference writes: the whole sequence, then
     BPE removal and detokenization. Plain text is one line per example.
     """
-    lines = [line for _, line in read_lines(path)]
+    lines = [line for _, line in read_lines(path, allow_nul=True)]  # (the original reads a NUL as a character)
     generate = {}
     for line in lines:
         match = GENERATE_LINE.match(line)

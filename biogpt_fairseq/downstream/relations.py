@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from biogpt_fairseq.downstream.scoring import hard_match, hard_match_report
+from biogpt_fairseq.downstream.scoring import eval_results_path, hard_match, hard_match_report, hard_match_results
 from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, Example, strip_final_period, strip_prompt_prefix
 from biogpt_fairseq.textio import UserError
 
@@ -156,6 +156,10 @@ class RelationSpec(DatasetSpec):
                 {"subject": h, "relation": r, "object": t} for h, r, t in triples], "new": [], "lack": [],
                 "id": [0]}) + "\n"
 
+    def original_row(self, line):
+        triples = json.loads(line)["triple_list_pred"]  # the "failed" marker kept: the scorer knows it
+        return {"triples": [{"head": t["subject"], "relation": t["relation"], "tail": t["object"]} for t in triples]}
+
     def verbalize(self, triples, variant: str) -> str:
         """The original's target: one sentence per triple, joined by '; ', ending with '.'."""
         template = self.template(variant)
@@ -232,10 +236,17 @@ class DrugInteractionSpec(RelationSpec):
         for doc_id, record in load_json(self.raw_path(raw_dir, split)).items():
             yield doc_id, self.content(record)
 
+    @staticmethod
+    def gold_triples(records: dict) -> Dict[str, List[Tuple[str, str, str]]]:
+        return {doc_id: [(t["drug"], t["target"], t["interaction"]) for t in record.get("triples") or []]
+                for doc_id, record in records.items()}
+
     def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
-        gold = {doc_id: [(t["drug"], t["target"], t["interaction"]) for t in record.get("triples") or []]
-                for doc_id, record in load_json(gold_path).items()}
-        return hard_match(predictions, gold, gold_path)
+        return hard_match(predictions, self.gold_triples(load_json(gold_path)), gold_path)
+
+    def scorer_files(self, predictions, gold_path, predictions_path):
+        records = load_json(gold_path)
+        return {eval_results_path(predictions_path): hard_match_results(predictions, self.gold_triples(records), records)}
 
     def gold_documents(self, gold_path):
         return {doc_id for doc_id, record in load_json(gold_path).items() if record.get("triples")}

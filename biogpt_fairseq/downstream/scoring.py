@@ -6,10 +6,11 @@
 - `accuracy`: PubMedQA's `accuracy_score`;
 - `label_micro_f1`: HoC's micro F1 over a fixed label set (`MultiLabelBinarizer` + `f1_score`).
 """
+import json
 import math
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Set, Tuple
 
 from biogpt_fairseq.textio import UserError, read_lines
 
@@ -77,55 +78,81 @@ def _squeezed(value: str) -> str:
     return value.strip().lower().replace(" ", "")
 
 
-def hard_match(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]], gold_path) -> dict:
-    """DDI's and KD-DTI's scorer on decoded rows ({"pmid", "triples": [{head, relation, tail}]}) against
-    the gold (head, tail, relation) triples of each document id.
+def _triple_sets(triples) -> Dict[str, set]:
+    """The original's sets of a document's triples ((head, tail, relation) each), squeezed: drugs "d",
+    targets "t", interactions "i" and the triples themselves "", filled in the original's order."""
+    sets = {"": set(), "d": set(), "t": set(), "i": set()}
+    for head, tail, relation in triples:
+        d, t, i = _squeezed(head), _squeezed(tail), _squeezed(relation)
+        sets["d"].add(d), sets["t"].add(t), sets["i"].add(i), sets[""].add((d, t, i))
+    return sets
 
-    A row whose first triple's head is 'failed' (the original's marker of an unparsed line) counts
-    as predicting nothing. Rows for documents the gold lacks are counted as missing and skipped.
-    """
-    per_sample = {key: [] for key in ("acc d", "acc t", "acc i", "tp p", "tp r", "tp micro f1")}
-    pooled = {key: [] for key in ("pred", "pred d", "pred t", "pred i", "gold", "gold d", "gold t", "gold i")}
-    num_pred = num_gold = 0
+
+def hard_match_documents(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]]) -> Iterator[dict]:
+    """The original scorer's pass over the documents: for each prediction row whose document the gold
+    has, its predicted and gold sets and their sample-level figures ("p", "r", "f1", "acc d", "acc t",
+    "acc i"). A row whose first triple's head is 'failed' (the original's marker of an unparsed line)
+    predicts nothing."""
     for row in predictions:
-        pred = {"": set(), "d": set(), "t": set(), "i": set()}
         triples = row["triples"]
-        if triples and triples[0]["head"] != "failed":
-            for triple in triples:
-                d, t, i = _squeezed(triple["head"]), _squeezed(triple["tail"]), _squeezed(triple["relation"])
-                pred["d"].add(d), pred["t"].add(t), pred["i"].add(i), pred[""].add((d, t, i))
+        predicted = [] if not triples or triples[0]["head"] == "failed" else \
+            [(t["head"], t["tail"], t["relation"]) for t in triples]
         if row["pmid"] not in golden:
             continue
-        gold = {"": set(), "d": set(), "t": set(), "i": set()}
-        for triple in golden[row["pmid"]]:
-            d, t, i = map(_squeezed, triple)
-            gold["d"].add(d), gold["t"].add(t), gold["i"].add(i), gold[""].add((d, t, i))
+        pred, gold = _triple_sets(predicted), _triple_sets(golden[row["pmid"]])
         p, r = _normed(_precision, pred[""], gold[""]), _normed(_recall, pred[""], gold[""])
-        per_sample["tp p"].append(p)
-        per_sample["tp r"].append(r)
-        per_sample["tp micro f1"].append(_f1(p, r))
-        for part in "dti":
-            per_sample[f"acc {part}"].append(_normed(_acc, pred[part], gold[part]))
-            pooled[f"pred {part}"].extend(pred[part])
-            pooled[f"gold {part}"].extend(gold[part])
-        pooled["pred"].extend(pred[""])
-        pooled["gold"].extend(gold[""])
-        num_pred += len(pred[""])
-        num_gold += len(gold[""])
-    n = len(per_sample["tp p"])
+        yield {"pmid": row["pmid"], "pred": pred, "gold": gold, "p": p, "r": r, "f1": _f1(p, r),
+               **{f"acc {part}": _normed(_acc, pred[part], gold[part]) for part in "dti"}}
+
+
+def hard_match(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]], gold_path) -> dict:
+    """DDI's and KD-DTI's scorer on decoded rows ({"pmid", "triples": [{head, relation, tail}]}) against
+    the gold (head, tail, relation) triples of each document id. Rows for documents the gold lacks
+    are counted as missing and skipped."""
+    documents = list(hard_match_documents(predictions, golden))
+    n = len(documents)
     if n == 0:
         raise UserError(f"no prediction is for a document of {gold_path} (do the predictions and --pmids belong "
                         "to this split?)")
-    average = {key: sum(values) / n for key, values in per_sample.items()}
-    figures = {"num sample": n, "missing": len(predictions) - n, "num_gold tp": num_gold, "num_pred": num_pred,
+    average = {name: sum(doc[key] for doc in documents) / n for name, key in (
+        ("acc d", "acc d"), ("acc t", "acc t"), ("acc i", "acc i"), ("tp p", "p"), ("tp r", "r"), ("tp micro f1", "f1"))}
+    figures = {"num sample": n, "missing": len(predictions) - n,
+               "num_gold tp": sum(len(doc["gold"][""]) for doc in documents),
+               "num_pred": sum(len(doc["pred"][""]) for doc in documents),
                **average, "tp macro f1": _f1(average["tp p"], average["tp r"])}
-    for part in "dti":
-        pred, gold = set(pooled[f"pred {part}"]), set(pooled[f"gold {part}"])
-        figures[f"f1 {part}"] = _f1(_normed(_precision, pred, gold), _normed(_recall, pred, gold))
-    pred, gold = set(pooled["pred"]), set(pooled["gold"])
-    figures["all p"], figures["all r"] = _normed(_precision, pred, gold), _normed(_recall, pred, gold)
+    for part in ("d", "t", "i", ""):  # the ontology level: every document's sets pooled
+        pred = {item for doc in documents for item in doc["pred"][part]}
+        gold = {item for doc in documents for item in doc["gold"][part]}
+        if part:
+            figures[f"f1 {part}"] = _f1(_normed(_precision, pred, gold), _normed(_recall, pred, gold))
+        else:
+            figures["all p"], figures["all r"] = _normed(_precision, pred, gold), _normed(_recall, pred, gold)
     figures["onto f1"] = _f1(figures["all p"], figures["all r"])
     return figures
+
+
+def hard_match_results(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]],
+                       records: Dict[str, dict]) -> str:
+    """The file the original scorer writes beside its report (`*.eval_res.json`): for each scored
+    document its id, title (null where the record has none), abstract, and per part [figure,
+    predicted, gold], the sets listed as Python lists them; json.dump with indent 2, as the original.
+    The sets are filled in the original's order, so their order is the original's under the same
+    interpreter and PYTHONHASHSEED (Python orders a set of strings by their salted hashes)."""
+    results = [{"pmid": doc["pmid"], "title": records[doc["pmid"]].get("title"),
+                "abstract": records[doc["pmid"]]["abstract"],
+                **{f"{part}_pred_gold": [doc[f"acc {part}"], list(doc["pred"][part]), list(doc["gold"][part])]
+                   for part in "dti"},
+                "all_pred_gold": [doc["f1"], list(doc["pred"][""]), list(doc["gold"][""])]}
+               for doc in hard_match_documents(predictions, golden)]
+    return json.dumps(results, indent=2)
+
+
+def eval_results_path(predictions_path: str) -> str:
+    """Where the original scorer writes its results: the predictions' path up to its last '.json', then
+    '.eval_res.json' (x.extracted.json -> x.extracted.eval_res.json). For a path without '.json' the
+    original drops the last character; here the whole path is kept."""
+    end = predictions_path.rfind(".json")
+    return (predictions_path if end < 0 else predictions_path[:end]) + ".eval_res.json"
 
 
 def hard_match_report(f: dict) -> str:

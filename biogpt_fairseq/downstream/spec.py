@@ -9,6 +9,7 @@ generic pipeline (`build`, `postprocess`, `evaluate`, `infer`, the demo, the
 API) only ever asks the spec. Adding a dataset is one module that registers a
 spec with `@register`, and one short fine-tuning config.
 """
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +156,11 @@ class DatasetSpec:
         """Decoded rows as the original's postprocess writes them, lines with their newlines."""
         raise NotImplementedError
 
+    def original_row(self, line: str) -> dict:
+        """A line of the original postprocess's file (what `original_lines` writes) as the decoded row it
+        stands for, with what scoring reads: evaluate scores the file the original's scorer reads."""
+        raise NotImplementedError
+
     def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
                variant: str = "default") -> Decoded:
         """One generated line: `resources` are this document's (`decoding_resources(...).for_document`),
@@ -166,6 +172,20 @@ class DatasetSpec:
     def score(self, predictions: List[dict], gold_path: Path) -> dict:
         """The original scorer's figures, under its names, for predictions in test order."""
         raise NotImplementedError
+
+    # The original's Python scorers print "\n====File:  NAME" (NAME: the predictions' file name) before
+    # their report; BC5CDR's Java evaluator does not.
+    scorer_names_the_file = True
+
+    def scorer_printout(self, figures: dict, predictions_path: str) -> str:
+        """What the original's scorer prints for these figures of the predictions in `predictions_path`."""
+        header = f"\n====File:  {os.path.basename(predictions_path)}\n" if self.scorer_names_the_file else ""
+        return header + self.report(figures) + "\n"
+
+    def scorer_files(self, predictions: List[dict], gold_path: Path, predictions_path: str) -> Dict[str, str]:
+        """{path: text} of the files the original's scorer writes beside its report (DDI's and KD-DTI's
+        `*.eval_res.json`)."""
+        return {}
 
     def gold_documents(self, gold_path: Path) -> Optional[set]:
         """The ids of the gold file's documents with a gold relation, where predictions name

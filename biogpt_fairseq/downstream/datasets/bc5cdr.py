@@ -134,6 +134,8 @@ class BC5CDR(RelationSpec):
     def report(self, figures) -> str:
         return cid_report(figures)
 
+    scorer_names_the_file = False  # the BioCreative evaluator prints its figures alone
+
     def trivial_baseline(self, raw_dir, split):
         """Every chemical-disease pair the gold entity annotations of a document allow."""
         rows = []

@@ -72,6 +72,11 @@ class PubMedQA(DatasetSpec):
         for row in predictions:
             yield (row["answer"] if row["parsed"] else "failed") + "\n"
 
+    def original_row(self, line):
+        """The line stripped, as the original's scorer reads it ("failed": no answer)."""
+        answer = line.strip()
+        return {"answer": None if answer == "failed" else answer}
+
     def score(self, predictions, gold_path, **options):
         gold = last_field_of_lines(gold_path)
         predicted = aligned(predictions, gold, gold_path, "answer")
