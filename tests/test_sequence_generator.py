@@ -1,5 +1,6 @@
 """BioGPT's sequence generator (prefilled decoding, checked length limits) generates what fairseq's does."""
 import copy
+import time
 
 import pytest
 import torch
@@ -161,6 +162,45 @@ def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_c
     finally:  # (the module's model is shared)
         with torch.no_grad():
             fc1.weight.copy_(original)
+
+
+@pytest.mark.parametrize("as_is", [False, True])
+def test_steps_of_one_row_read_the_layout_timed_faster(lm, sentences, monkeypatch, as_is):
+    """A step of one row reads each oneDNN matrix as it is or packed, whichever this machine was timed to
+    read faster (forced each way here); steps of more rows and the prefill read the packed ones. The
+    tokens are fairseq's either way."""
+    from biogpt_fairseq.runtime import onednn, sequence_generator
+
+    monkeypatch.setattr(sequence_generator, "ONEDNN_LARGE_MATRIX", 0)  # (every layer's on oneDNN)
+    decoder = lm.hub.models[0].decoder
+    monkeypatch.setitem(sequence_generator._ONE_ROW_AS_IS, decoder, as_is)
+    weights = {id(m.weight) for m in decoder.modules() if isinstance(m, torch.nn.Linear)}
+    reads = set()
+    monkeypatch.setattr(onednn, "linear", lambda x, weight, bias=None, _linear=onednn.linear: (
+        reads.add((x.size(0) == 1, id(weight) in weights)), _linear(x, weight, bias))[1])
+    for beam in (1, 2):
+        fast, stock = both(lm.hub, sentences[:1], beam=beam)
+        assert_same_hypotheses(fast, stock)
+    assert reads == {(True, as_is), (False, False)}
+
+
+def test_the_faster_layout_for_one_row_is_timed(lm, monkeypatch):
+    """The choice follows the timing: a layout made slower loses."""
+    from biogpt_fairseq.runtime import onednn, sequence_generator
+
+    decoder = lm.hub.models[0].decoder
+    linears = [decoder.output_projection]
+    for slower_as_is in (True, False):
+        def linear(x, weight, bias=None, _linear=onednn.linear):
+            if (weight is decoder.output_projection.weight) == slower_as_is:
+                time.sleep(0.01)
+            return _linear(x, weight, bias)
+
+        monkeypatch.setattr(onednn, "linear", linear)
+        sequence_generator._ONE_ROW_AS_IS.pop(decoder, None)
+        with torch.no_grad():
+            assert sequence_generator._one_row_as_is(decoder, linears) is not slower_as_is
+    sequence_generator._ONE_ROW_AS_IS.pop(decoder, None)
 
 
 def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):

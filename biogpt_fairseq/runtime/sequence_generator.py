@@ -25,8 +25,11 @@ fairseq decoder-only model:
   weight changes): at 24 x 1024 a step's packed matrices stream at 37 to 38 GB/s against 26 to 27
   as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
   Packing costs 1.5 to 2.3 s and a copy of those matrices (1.39 GB at 24 x 1024) beside the model,
-  so it is done once, not per search. The layers' modules are never changed: the cache calls
-  oneDNN with their packed matrices in place of their forward.
+  so it is done once, not per search. For steps of one row (greedy decoding of one sentence) the
+  better layout differs between machines (packed 1.4x faster on one, 0.86x on another), so the
+  first search times both on the model's matrices (about 0.15 s) and such steps read the faster.
+  The layers' modules are never changed: the cache calls oneDNN with their matrices in place of
+  their forward.
 - **Cache reordering** is skipped when it would move nothing.
 - **Length limits** that leave no room after the forced prefix are an error, not a crash.
 - **N-gram blocking** (`--no-repeat-ngram-size`) bans on CPU what it bans on GPU, and never
@@ -36,6 +39,7 @@ Scores agree with the one-token-at-a-time path to float rounding (the same sums 
 another order); tests/test_sequence_generator.py checks that the generated tokens are
 identical to fairseq's `SequenceGenerator`.
 """
+import time
 import weakref
 
 import torch
@@ -85,12 +89,16 @@ class PrefillingEnsembleModel(EnsembleModel):
             decoder = self.single_model.decoder
             projection = decoder.output_projection
             self.packed = _packed(projection) if _onednn_applies(projection) else None
-            if DecodingCache.applies(decoder):
+            cached, onednn_layers = DecodingCache.applies(decoder), False
+            if cached:
                 rows = prefix.size(0) * beam_size
                 linears = [m for layer in decoder.layers for m in _LayerProducts.linears(layer)]
                 onednn_layers = all(type(m) is torch.nn.Linear and _onednn_applies(m) for m in linears) and (
                     rows >= ONEDNN_LAYERS_MIN_ROWS or min(m.weight.numel() for m in linears) >= ONEDNN_LARGE_MATRIX)
-                self.cache = DecodingCache(decoder, rows, length_limit, onednn_layers)
+            self.one_row_as_is = self.packed is not None and _one_row_as_is(
+                decoder, [projection] + (linears if onednn_layers else []))
+            if cached:
+                self.cache = DecodingCache(decoder, rows, length_limit, onednn_layers, self.one_row_as_is)
 
     def finish(self) -> None:
         """After a search: its caches freed."""
@@ -159,7 +167,9 @@ class PrefillingEnsembleModel(EnsembleModel):
         decoder = self.single_model.decoder
         if self.packed is None or features.dtype != torch.float32:
             return decoder.output_layer(features)
-        return onednn.linear(features, self.packed, decoder.output_projection.bias)
+        projection = decoder.output_projection
+        matrix = projection.weight if self.one_row_as_is and features.size(0) == 1 else self.packed
+        return onednn.linear(features, matrix, projection.bias)
 
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
@@ -191,7 +201,7 @@ class DecodingCache:
     and values kept in buffers of the search's length limit: fairseq's operations, in its order, without
     its per-step bookkeeping and copies of the cache. Each layer's products are `_LayerProducts`."""
 
-    def __init__(self, decoder, rows: int, capacity: int, onednn_layers: bool):
+    def __init__(self, decoder, rows: int, capacity: int, onednn_layers: bool, one_row_as_is: bool):
         """Buffers for up to `rows` rows (sentences x beam) of `capacity` positions."""
         attention = decoder.layers[0].self_attn
         self.decoder, self.capacity, self.rows, self.length = decoder, capacity, 0, 0
@@ -199,7 +209,7 @@ class DecodingCache:
         weight = decoder.embed_tokens.weight
         self.keys, self.values = ([weight.new_empty(rows * self.heads, capacity, self.head_dim) for _ in decoder.layers]
                                   for _ in range(2))
-        self.layers = [_LayerProducts(layer, onednn_layers) for layer in decoder.layers]
+        self.layers = [_LayerProducts(layer, onednn_layers, one_row_as_is) for layer in decoder.layers]
 
     @staticmethod
     def applies(decoder) -> bool:
@@ -279,13 +289,17 @@ class _LayerProducts:
         attention = layer.self_attn
         return attention.q_proj, attention.k_proj, attention.v_proj, attention.out_proj, layer.fc1, layer.fc2
 
-    def __init__(self, layer, onednn_layer: bool):
+    def __init__(self, layer, onednn_layer: bool, one_row_as_is: bool):
         self.packed = {linear: (_packed(linear), linear.bias) for linear in self.linears(layer)} if onednn_layer \
             else None
+        self.one_row_as_is = one_row_as_is
 
     def __call__(self, linear, x: Tensor) -> Tensor:
         """`linear`(x)."""
-        return linear(x) if self.packed is None else onednn.linear(x, *self.packed[linear])
+        if self.packed is None:
+            return linear(x)
+        packed, bias = self.packed[linear]
+        return onednn.linear(x, linear.weight if self.one_row_as_is and x.size(0) == 1 else packed, bias)
 
 
 def _filling(incremental_state):
@@ -308,6 +322,40 @@ def _packed(linear) -> Tensor:
         _PACKED.pop(linear, None)  # (the old copy freed before the new one is made)
         _PACKED[linear] = packed_from, onednn.pack(weight, PACKED_FOR_ROWS)
     return _PACKED[linear][1]
+
+
+# Which layout oneDNN reads fastest for products of one row differs between the machines of this project: at
+# 24 x 1024, matrices packed for 16 rows streamed 1.4x faster than as they are on a Zen 5 machine, 0.88x on a
+# Zen 4 one (packed is 1.4 to 1.5x faster at 5 rows on both; bench/products.py, 2026-12-02). So the generator
+# times the two on the model's own matrices once, over this many bytes (far more than a CPU's caches), and
+# steps of one row read the faster.
+ONE_ROW_TIMED_BYTES = 256 << 20
+_ONE_ROW_AS_IS = weakref.WeakKeyDictionary()  # decoder -> whether one row reads its matrices as they are
+
+
+def _one_row_as_is(decoder, linears) -> bool:
+    """Whether oneDNN multiplies one row by these linear layers' matrices faster as they are than packed
+    (by more than 5%, the median of 5 interleaved rounds over their first ONE_ROW_TIMED_BYTES), once per
+    decoder."""
+    if decoder not in _ONE_ROW_AS_IS:
+        timed, size = [], 0
+        for linear in linears:
+            if size >= ONE_ROW_TIMED_BYTES:
+                break
+            timed.append(linear)
+            size += linear.weight.numel() * linear.weight.element_size()
+        rows = {width: torch.ones(1, width) for width in {linear.weight.size(1) for linear in timed}}  # (no random draw)
+
+        def seconds(as_is: bool) -> float:
+            start = time.perf_counter()
+            for linear in timed:
+                onednn.linear(rows[linear.weight.size(1)], linear.weight if as_is else _packed(linear))
+            return time.perf_counter() - start
+
+        seconds(True), seconds(False)  # (oneDNN makes its kernels on first use)
+        ratios = sorted(seconds(True) / seconds(False) for _ in range(5))
+        _ONE_ROW_AS_IS[decoder] = ratios[2] < 0.95
+    return _ONE_ROW_AS_IS[decoder]
 
 
 def _onednn_applies(linear) -> bool:
