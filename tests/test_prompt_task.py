@@ -207,6 +207,18 @@ def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, 
     key = "decoder.layers.0.fc1.weight"
     assert torch.allclose(states[2]["model"][key], (states[0]["model"][key] + states[1]["model"][key]) / 2, atol=1e-7)
     assert states[2]["task_state"] == states[1]["task_state"] and states[2]["task_state"]["learned_prompt"] == 9
+    kept, newest = (s["last_optimizer_state"]["state"] for s in (states[2], states[1]))  # the original keeps the newest's
+    assert kept.keys() == newest.keys() and all(torch.equal(kept[i]["exp_avg"], newest[i]["exp_avg"]) for i in kept)
+    # three: the bits of fairseq's script, which sums newest first in fp32 (a float64 mean differs in the last bit)
+    run_tool("biogpt_fairseq.tools.average_checkpoints", "--inputs", tmp_path, "--num-epoch-checkpoints", 3,
+             "--output", tmp_path / "avg3.pt", "--no-optimizer-state")
+    c1, c2, c3 = (torch.load(tmp_path / f"checkpoint{i}.pt", map_location="cpu", weights_only=False)["model"] for i in (1, 2, 3))
+    averaged = torch.load(tmp_path / "avg3.pt", map_location="cpu", weights_only=False)
+    assert all(torch.equal(averaged["model"][k], (c3[k] + c2[k] + c1[k]) / 3) for k in c3)
+    float64_mean = ((c3[key].double() + c2[key].double() + c1[key].double()) / 3).float()
+    assert not torch.equal(averaged["model"][key], float64_mean)
+    assert averaged["last_optimizer_state"] is None and \
+        (tmp_path / "avg3.pt").stat().st_size < (tmp_path / "avg.pt").stat().st_size / 2
 
 
 def test_fairseq_interactive_continues_source_and_prompt(pubmedqa_data, tiny_prompt_model):

@@ -3,9 +3,10 @@
     python -m biogpt_fairseq.tools.average_checkpoints --inputs SAVE_DIR --num-epoch-checkpoints 5 --output avg.pt
     python -m biogpt_fairseq.tools.average_checkpoints --inputs SAVE_DIR --num-update-checkpoints 5 --output avg.pt
 
-(fairseq's scripts/average_checkpoints.py does this but is not part of its
-pip package.) The output is the newest checkpoint with averaged weights; it
-loads wherever a checkpoint does (fairseq-generate --path, the hub).
+(fairseq's scripts/average_checkpoints.py, which the original copies, does this
+but is not part of fairseq's pip package.) The output is the newest checkpoint
+with averaged weights, the same bits as that script's; it loads wherever a
+checkpoint does (fairseq-generate --path, the hub).
 """
 import argparse
 import re
@@ -30,23 +31,36 @@ def last_checkpoints(directory: Path, n: int, by_update: bool) -> List[Path]:
     return [p for _, p in numbered[-n:]]
 
 
-def average(paths: List[Path]) -> dict:
+def average(paths: List[Path], optimizer_state: bool = True) -> dict:
+    """fairseq's scripts/average_checkpoints.py, which the original's infer.sh runs, to the bit: the newest
+    checkpoint, each of its parameters replaced by the sum over the checkpoints, newest first, in the
+    parameter's dtype (fp16 summed in fp32), divided by their number (integers floor-divided).
+    `optimizer_state=False` leaves the optimizer's state out (the original keeps the newest's)."""
     from fairseq.checkpoint_utils import load_checkpoint_to_cpu
 
     import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
-    states = [load_checkpoint_to_cpu(str(p)) for p in paths]
-    keys = states[-1]["model"].keys()
-    for path, state in zip(paths, states):
-        if state["model"].keys() != keys:
+    averaged, sums = None, {}
+    for path in reversed(paths):  # (one checkpoint in memory at a time, beside the sums)
+        state = load_checkpoint_to_cpu(str(path))
+        if averaged is None:
+            averaged = state
+        elif list(state["model"]) != list(sums):
             raise UserError(f"{path}: its parameters differ from {paths[-1]}'s: not the same model")
-    averaged = dict(states[-1])
-    averaged["model"] = {
-        key: (sum(s["model"][key].double() for s in states) / len(states)).to(states[-1]["model"][key].dtype)
-        if states[-1]["model"][key].is_floating_point() else states[-1]["model"][key]
-        for key in keys
-    }
-    averaged["last_optimizer_state"] = None  # meaningless for an average; keeps the file small
+        for key, value in state["model"].items():
+            value = value.float() if value.dtype == torch.float16 else value
+            if key in sums:
+                sums[key] += value
+            else:
+                sums[key] = value.clone()
+    for total in sums.values():
+        if total.is_floating_point():
+            total.div_(len(paths))
+        else:
+            total.floor_divide_(len(paths))
+    averaged["model"] = sums
+    if not optimizer_state:
+        averaged["last_optimizer_state"] = None
     return averaged
 
 
@@ -57,13 +71,16 @@ def main(argv=None) -> int:
     which.add_argument("--num-epoch-checkpoints", type=int, help="average the last N checkpointN.pt")
     which.add_argument("--num-update-checkpoints", type=int, help="average the last N checkpoint_E_U.pt")
     parser.add_argument("--output", required=True, help="averaged checkpoint to write")
+    parser.add_argument("--no-optimizer-state", action="store_true",
+                        help="leave the optimizer's state out of the output (the original keeps the newest "
+                             "checkpoint's: with Adam, two values a parameter)")
     args = parser.parse_args(argv)
     directory = Path(args.inputs)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such directory")
     by_update = args.num_update_checkpoints is not None
     paths = last_checkpoints(directory, args.num_update_checkpoints or args.num_epoch_checkpoints, by_update)
-    state = average(paths)
+    state = average(paths, optimizer_state=not args.no_optimizer_state)
     tmp = Path(f"{args.output}.tmp")
     torch.save(state, tmp)
     tmp.replace(args.output)
