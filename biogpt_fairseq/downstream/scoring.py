@@ -88,10 +88,13 @@ def _triple_sets(triples) -> Dict[str, set]:
     return sets
 
 
+# A document's figures, which the scorer averages over the documents.
+SAMPLE_FIGURES = ("acc d", "acc t", "acc i", "tp p", "tp r", "tp micro f1")
+
+
 def hard_match_documents(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, str]]]) -> Iterator[dict]:
     """The original scorer's pass over the documents: for each prediction row whose document the gold
-    has, its predicted and gold sets and their sample-level figures ("p", "r", "f1", "acc d", "acc t",
-    "acc i"). A row whose first triple's head is 'failed' (the original's marker of an unparsed line)
+    has, its predicted and gold sets and its figures of SAMPLE_FIGURES. A row whose first triple's head is 'failed' (the original's marker of an unparsed line)
     predicts nothing."""
     for row in predictions:
         triples = row["triples"]
@@ -101,7 +104,7 @@ def hard_match_documents(predictions: List[dict], golden: Dict[str, List[Tuple[s
             continue
         pred, gold = _triple_sets(predicted), _triple_sets(golden[row["pmid"]])
         p, r = _normed(_precision, pred[""], gold[""]), _normed(_recall, pred[""], gold[""])
-        yield {"pmid": row["pmid"], "pred": pred, "gold": gold, "p": p, "r": r, "f1": _f1(p, r),
+        yield {"pmid": row["pmid"], "pred": pred, "gold": gold, "tp p": p, "tp r": r, "tp micro f1": _f1(p, r),
                **{f"acc {part}": _normed(_acc, pred[part], gold[part]) for part in "dti"}}
 
 
@@ -114,8 +117,7 @@ def hard_match(predictions: List[dict], golden: Dict[str, List[Tuple[str, str, s
     if n == 0:
         raise UserError(f"no prediction is for a document of {gold_path} (do the predictions and --pmids belong "
                         "to this split?)")
-    average = {name: sum(doc[key] for doc in documents) / n for name, key in (
-        ("acc d", "acc d"), ("acc t", "acc t"), ("acc i", "acc i"), ("tp p", "p"), ("tp r", "r"), ("tp micro f1", "f1"))}
+    average = {key: sum(doc[key] for doc in documents) / n for key in SAMPLE_FIGURES}
     figures = {"num sample": n, "missing": len(predictions) - n,
                "num_gold tp": sum(len(doc["gold"][""]) for doc in documents),
                "num_pred": sum(len(doc["pred"][""]) for doc in documents),
@@ -142,7 +144,7 @@ def hard_match_results(predictions: List[dict], golden: Dict[str, List[Tuple[str
                 "abstract": records[doc["pmid"]]["abstract"],
                 **{f"{part}_pred_gold": [doc[f"acc {part}"], list(doc["pred"][part]), list(doc["gold"][part])]
                    for part in "dti"},
-                "all_pred_gold": [doc["f1"], list(doc["pred"][""]), list(doc["gold"][""])]}
+                "all_pred_gold": [doc["tp micro f1"], list(doc["pred"][""]), list(doc["gold"][""])]}
                for doc in hard_match_documents(predictions, golden)]
     return json.dumps(results, indent=2)
 
