@@ -70,6 +70,13 @@ def read_predictions(path: str, spec, ids_path: Optional[str]) -> list:
     return rows
 
 
+def write_scorer_files(spec, predictions: list, gold: Path, predictions_path: str) -> None:
+    """The files the original's scorer writes beside its report (`DatasetSpec.scorer_files`)."""
+    for path, text in spec.scorer_files(predictions, gold, predictions_path).items():
+        with atomic_output(path) as handle:
+            handle.write(text)
+
+
 def report_coverage(spec, predicted: set, gold: Path, predictions_path: str) -> None:
     """What the original's scorers pass over in silence: predictions for documents the gold does not
     have (counted as missing, or dropped) and gold documents without a prediction (left out)."""
@@ -123,9 +130,7 @@ def main(argv=None) -> int:
         figures, predicted = spec.score(predictions, Path(gold), classes=args.classes), {p.get("pmid") for p in predictions}
     report_coverage(spec, predicted, Path(gold), predictions_path)
     if not is_cid_file:
-        for path, text in spec.scorer_files(predictions, Path(gold), predictions_path).items():
-            with atomic_output(path) as handle:
-                handle.write(text)
+        write_scorer_files(spec, predictions, Path(gold), predictions_path)
     sys.stderr.write(spec.scorer_printout(figures, predictions_path))
     print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v
                                                 for k, v in figures.items()}}))

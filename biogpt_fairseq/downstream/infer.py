@@ -26,6 +26,7 @@ from pathlib import Path
 
 from biogpt_fairseq.downstream import DECODERS
 from biogpt_fairseq.downstream import manifest as manifest_file
+from biogpt_fairseq.downstream.evaluate import write_scorer_files
 from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
 from biogpt_fairseq.runtime.precision import DTYPES
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
@@ -114,9 +115,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
           f"failed = {failed}, total = {len(rows)} -> {generated}.detok.extracted.jsonl", file=sys.stderr)
     gold = raw_dir / spec.gold_files[split]
     figures = spec.score(rows, gold)
-    for scorer_file, text in spec.scorer_files(rows, gold, original_out).items():
-        with atomic_output(scorer_file) as handle:
-            handle.write(text)
+    write_scorer_files(spec, rows, gold, original_out)
     with atomic_output(f"{generated}.scores.json") as handle:
         json.dump({"dataset": spec.name, "split": split, "checkpoint": str(path),
                    **{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}}, handle)

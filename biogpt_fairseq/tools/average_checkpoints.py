@@ -16,7 +16,7 @@ from typing import List
 
 import torch
 
-from biogpt_fairseq.textio import UserError, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
 EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
 UPDATE = re.compile(r"^checkpoint_\d+_(\d+)\.pt$")
@@ -81,9 +81,8 @@ def main(argv=None) -> int:
     by_update = args.num_update_checkpoints is not None
     paths = last_checkpoints(directory, args.num_update_checkpoints or args.num_epoch_checkpoints, by_update)
     state = average(paths, optimizer_state=not args.no_optimizer_state)
-    tmp = Path(f"{args.output}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(args.output)
+    with atomic_output(args.output, "wb") as handle:
+        torch.save(state, handle)
     print(f"average_checkpoints: averaged {', '.join(p.name for p in paths)} -> {args.output}", file=sys.stderr)
     return 0
 
