@@ -164,43 +164,60 @@ def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_c
             fc1.weight.copy_(original)
 
 
-@pytest.mark.parametrize("as_is", [False, True])
-def test_steps_of_one_row_read_the_layout_timed_faster(lm, sentences, monkeypatch, as_is):
-    """A step of one row reads each oneDNN matrix as it is or packed, whichever this machine was timed to
-    read faster (forced each way here); steps of more rows and the prefill read the packed ones. The
-    tokens are fairseq's either way."""
+@pytest.mark.parametrize("kernel", ["oneDNN, packed", "oneDNN, as it is", "MKL"])
+def test_steps_of_one_row_use_the_kernel_timed_fastest(lm, sentences, monkeypatch, kernel):
+    """A step of one row multiplies by each matrix with the kernel this machine was timed to run fastest
+    (oneDNN on the packed matrices, oneDNN on the weights as they are, or torch's own product, MKL; forced each
+    way here); steps of more rows and the prefill read the packed ones. The tokens are fairseq's either way."""
     from biogpt_fairseq.runtime import onednn, sequence_generator
 
     monkeypatch.setattr(sequence_generator, "ONEDNN_LARGE_MATRIX", 0)  # (every layer's on oneDNN)
     decoder = lm.hub.models[0].decoder
-    monkeypatch.setitem(sequence_generator._ONE_ROW_AS_IS, decoder, as_is)
+    monkeypatch.setitem(sequence_generator._ONE_ROW_KERNEL, decoder, kernel)
     weights = {id(m.weight) for m in decoder.modules() if isinstance(m, torch.nn.Linear)}
     reads = set()
-    monkeypatch.setattr(onednn, "linear", lambda x, weight, bias=None, _linear=onednn.linear: (
-        reads.add((x.size(0) == 1, id(weight) in weights)), _linear(x, weight, bias))[1])
+
+    def recorded(name, product):
+        return lambda x, weight, bias=None: (reads.add((name, x.size(0) == 1, id(weight) in weights)),
+                                             product(x, weight, bias))[1]
+
     for beam in (1, 2):
-        fast, stock = both(lm.hub, sentences[:1], beam=beam)
-        assert_same_hypotheses(fast, stock)
-    assert reads == {(True, as_is), (False, False)}
+        with monkeypatch.context() as recording:
+            recording.setattr(onednn, "linear", recorded("oneDNN", onednn.linear))
+            recording.setattr(torch.nn.functional, "linear", recorded("MKL", torch.nn.functional.linear))
+            fast = generate(lm.hub, sentences[:1], BioGPTSequenceGenerator, beam=beam, max_len_a=1, max_len_b=16)
+        assert_same_hypotheses(fast, generate(lm.hub, sentences[:1], SequenceGenerator, beam=beam, max_len_a=1,
+                                              max_len_b=16))
+    one_row = {"oneDNN, packed": ("oneDNN", True, False), "oneDNN, as it is": ("oneDNN", True, True),
+               "MKL": ("MKL", True, True)}[kernel]
+    assert reads == {one_row, ("oneDNN", False, False)}
 
 
-def test_the_faster_layout_for_one_row_is_timed(lm, monkeypatch):
-    """The choice follows the timing: a layout made slower loses."""
+def test_the_fastest_kernel_for_one_row_is_timed(lm, monkeypatch):
+    """The choice follows the timing: of the three kernels, the one not made slower wins."""
     from biogpt_fairseq.runtime import onednn, sequence_generator
+    from biogpt_fairseq.runtime.sequence_generator import AS_IS, MKL, PACKED
 
     decoder = lm.hub.models[0].decoder
-    linears = [decoder.output_projection]
-    for slower_as_is in (True, False):
-        def linear(x, weight, bias=None, _linear=onednn.linear):
-            if (weight is decoder.output_projection.weight) == slower_as_is:
+    projection = decoder.output_projection
+    for fastest in PACKED, AS_IS, MKL:
+        def on_onednn(x, weight, bias=None, _linear=onednn.linear):
+            if (AS_IS if weight is projection.weight else PACKED) != fastest:
                 time.sleep(0.01)
             return _linear(x, weight, bias)
 
-        monkeypatch.setattr(onednn, "linear", linear)
-        sequence_generator._ONE_ROW_AS_IS.pop(decoder, None)
-        with torch.no_grad():
-            assert sequence_generator._one_row_as_is(decoder, linears) is not slower_as_is
-    sequence_generator._ONE_ROW_AS_IS.pop(decoder, None)
+        def on_mkl(x, weight, bias=None, _linear=torch.nn.functional.linear):
+            if fastest != MKL:
+                time.sleep(0.01)
+            return _linear(x, weight, bias)
+
+        with monkeypatch.context() as slowed:
+            slowed.setattr(onednn, "linear", on_onednn)
+            slowed.setattr(torch.nn.functional, "linear", on_mkl)
+            sequence_generator._ONE_ROW_KERNEL.pop(decoder, None)
+            with torch.no_grad():
+                assert sequence_generator._one_row_kernel(decoder, [projection]) == fastest
+    sequence_generator._ONE_ROW_KERNEL.pop(decoder, None)
 
 
 def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):

@@ -26,8 +26,9 @@ fairseq decoder-only model:
   as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
   Packing costs 1.5 to 2.3 s and a copy of those matrices (1.39 GB at 24 x 1024) beside the model,
   so it is done once, not per search. For steps of one row (greedy decoding of one sentence) the
-  better layout differs between machines (packed 1.4x faster on one, 0.86x on another), so the
-  first search times both on the model's matrices (about 0.15 s) and such steps read the faster.
+  faster kernel differs between machines (oneDNN packed 1.4x faster than as they are on one AMD
+  machine, 0.86x on another; MKL 1.1 to 1.2x faster than either on an Intel one), so the first search
+  times the three on the model's matrices (0.2 to 0.4 s) and such steps use the fastest.
   The layers' modules are never changed: the cache calls oneDNN with their matrices in place of
   their forward.
 - **Cache reordering** is skipped when it would move nothing.
@@ -95,10 +96,10 @@ class PrefillingEnsembleModel(EnsembleModel):
                 linears = [m for layer in decoder.layers for m in _LayerProducts.linears(layer)]
                 onednn_layers = all(type(m) is torch.nn.Linear and _onednn_applies(m) for m in linears) and (
                     rows >= ONEDNN_LAYERS_MIN_ROWS or min(m.weight.numel() for m in linears) >= ONEDNN_LARGE_MATRIX)
-            self.one_row_as_is = self.packed is not None and _one_row_as_is(
+            self.one_row = PACKED if self.packed is None else _one_row_kernel(
                 decoder, [projection] + (linears if onednn_layers else []))
             if cached:
-                self.cache = DecodingCache(decoder, rows, length_limit, onednn_layers, self.one_row_as_is)
+                self.cache = DecodingCache(decoder, rows, length_limit, onednn_layers, self.one_row)
 
     def finish(self) -> None:
         """After a search: its caches freed."""
@@ -165,11 +166,11 @@ class PrefillingEnsembleModel(EnsembleModel):
     def _project(self, features: Tensor) -> Tensor:
         """The decoder's output layer, for (rows, dim) features."""
         decoder = self.single_model.decoder
-        if self.packed is None or features.dtype != torch.float32:
+        one_row = self.one_row if features.size(0) == 1 else PACKED
+        if self.packed is None or features.dtype != torch.float32 or one_row == MKL:
             return decoder.output_layer(features)
         projection = decoder.output_projection
-        matrix = projection.weight if self.one_row_as_is and features.size(0) == 1 else self.packed
-        return onednn.linear(features, matrix, projection.bias)
+        return onednn.linear(features, projection.weight if one_row == AS_IS else self.packed, projection.bias)
 
     def reorder_incremental_state(self, incremental_states, new_order):
         if self.prefix is None:
@@ -201,7 +202,7 @@ class DecodingCache:
     and values kept in buffers of the search's length limit: fairseq's operations, in its order, without
     its per-step bookkeeping and copies of the cache. Each layer's products are `_LayerProducts`."""
 
-    def __init__(self, decoder, rows: int, capacity: int, onednn_layers: bool, one_row_as_is: bool):
+    def __init__(self, decoder, rows: int, capacity: int, onednn_layers: bool, one_row: str):
         """Buffers for up to `rows` rows (sentences x beam) of `capacity` positions."""
         attention = decoder.layers[0].self_attn
         self.decoder, self.capacity, self.rows, self.length = decoder, capacity, 0, 0
@@ -209,7 +210,7 @@ class DecodingCache:
         weight = decoder.embed_tokens.weight
         self.keys, self.values = ([weight.new_empty(rows * self.heads, capacity, self.head_dim) for _ in decoder.layers]
                                   for _ in range(2))
-        self.layers = [_LayerProducts(layer, onednn_layers, one_row_as_is) for layer in decoder.layers]
+        self.layers = [_LayerProducts(layer, onednn_layers, one_row) for layer in decoder.layers]
 
     @staticmethod
     def applies(decoder) -> bool:
@@ -289,17 +290,18 @@ class _LayerProducts:
         attention = layer.self_attn
         return attention.q_proj, attention.k_proj, attention.v_proj, attention.out_proj, layer.fc1, layer.fc2
 
-    def __init__(self, layer, onednn_layer: bool, one_row_as_is: bool):
+    def __init__(self, layer, onednn_layer: bool, one_row: str):
         self.packed = {linear: (_packed(linear), linear.bias) for linear in self.linears(layer)} if onednn_layer \
             else None
-        self.one_row_as_is = one_row_as_is
+        self.one_row = one_row
 
     def __call__(self, linear, x: Tensor) -> Tensor:
         """`linear`(x)."""
-        if self.packed is None:
+        one_row = self.one_row if x.size(0) == 1 else PACKED
+        if self.packed is None or one_row == MKL:
             return linear(x)
         packed, bias = self.packed[linear]
-        return onednn.linear(x, linear.weight if self.one_row_as_is and x.size(0) == 1 else packed, bias)
+        return onednn.linear(x, linear.weight if one_row == AS_IS else packed, bias)
 
 
 def _filling(incremental_state):
@@ -324,20 +326,21 @@ def _packed(linear) -> Tensor:
     return _PACKED[linear][1]
 
 
-# Which layout oneDNN reads fastest for products of one row differs between the machines of this project: at
-# 24 x 1024, matrices packed for 16 rows streamed 1.4x faster than as they are on a Zen 5 machine, 0.88x on a
-# Zen 4 one (packed is 1.4 to 1.5x faster at 5 rows on both; bench/products.py, 2026-12-02). So the generator
-# times the two on the model's own matrices once, over this many bytes (far more than a CPU's caches), and
-# steps of one row read the faster.
+# Which kernel multiplies one row by a matrix fastest differs between the machines of this project. At 24 x 1024
+# (bench/products.py, 2026-12-02 and -03): oneDNN's packed matrices streamed 1.4x faster than as they are on a
+# Zen 5 machine, 0.88x on a Zen 4 one; on an Intel Xeon torch's own product (MKL) streamed 1.1 to 1.2x faster than
+# either, where on the AMD machines it was the slowest. So the generator times the three on the model's own
+# matrices once, over this many bytes (far more than a CPU's caches), and steps of one row use the fastest.
 ONE_ROW_TIMED_BYTES = 256 << 20
-_ONE_ROW_AS_IS = weakref.WeakKeyDictionary()  # decoder -> whether one row reads its matrices as they are
+PACKED, AS_IS, MKL = "oneDNN, packed", "oneDNN, as it is", "MKL"
+_ONE_ROW_KERNEL = weakref.WeakKeyDictionary()  # decoder -> the kernel of its steps of one row
 
 
-def _one_row_as_is(decoder, linears) -> bool:
-    """Whether oneDNN multiplies one row by these linear layers' matrices faster as they are than packed
-    (by more than 5%, the median of 5 interleaved rounds over their first ONE_ROW_TIMED_BYTES), once per
-    decoder."""
-    if decoder not in _ONE_ROW_AS_IS:
+def _one_row_kernel(decoder, linears) -> str:
+    """The kernel that multiplies one row by these linear layers' matrices fastest (PACKED, AS_IS or MKL: the
+    fastest by the median of 5 interleaved rounds over their first ONE_ROW_TIMED_BYTES, where it beats PACKED by
+    more than 5%), once per decoder."""
+    if decoder not in _ONE_ROW_KERNEL:
         timed, size = [], 0
         for linear in linears:
             if size >= ONE_ROW_TIMED_BYTES:
@@ -345,17 +348,23 @@ def _one_row_as_is(decoder, linears) -> bool:
             timed.append(linear)
             size += linear.weight.numel() * linear.weight.element_size()
         rows = {width: torch.ones(1, width) for width in {linear.weight.size(1) for linear in timed}}  # (no random draw)
+        products = {PACKED: lambda linear, row: onednn.linear(row, _packed(linear)),
+                    AS_IS: lambda linear, row: onednn.linear(row, linear.weight),
+                    MKL: lambda linear, row: torch.nn.functional.linear(row, linear.weight)}
 
-        def seconds(as_is: bool) -> float:
+        def seconds(kernel: str) -> float:
             start = time.perf_counter()
             for linear in timed:
-                onednn.linear(rows[linear.weight.size(1)], linear.weight if as_is else _packed(linear))
+                products[kernel](linear, rows[linear.weight.size(1)])
             return time.perf_counter() - start
 
-        seconds(True), seconds(False)  # (oneDNN makes its kernels on first use)
-        ratios = sorted(seconds(True) / seconds(False) for _ in range(5))
-        _ONE_ROW_AS_IS[decoder] = ratios[2] < 0.95
-    return _ONE_ROW_AS_IS[decoder]
+        for kernel in products:  # (oneDNN makes its kernels on first use)
+            seconds(kernel)
+        rounds = [{kernel: seconds(kernel) for kernel in products} for _ in range(5)]
+        median = {kernel: sorted(r[kernel] for r in rounds)[2] for kernel in products}
+        fastest = min(median, key=median.get)
+        _ONE_ROW_KERNEL[decoder] = fastest if median[fastest] < 0.95 * median[PACKED] else PACKED
+    return _ONE_ROW_KERNEL[decoder]
 
 
 def _onednn_applies(linear) -> bool:
