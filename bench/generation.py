@@ -79,7 +79,13 @@ def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp3
 
 def openvino_model(hf_dir: Path, dtype: str):
     """The HF directory exported to OpenVINO by optimum-intel: fp32, or for bf16 its int8 weights."""
+    import logging
+
     from optimum.intel import OVModelForCausalLM
+
+    # (fairseq's hydra leaves the root logger at DEBUG: the exporter would print the whole traced graph, and
+    # an error of a first tracing attempt that it recovers from)
+    logging.getLogger("openvino").setLevel(logging.CRITICAL)
 
     return OVModelForCausalLM.from_pretrained(hf_dir, export=True, load_in_8bit=dtype != "fp32",
                                               ov_config={"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": "1"})
