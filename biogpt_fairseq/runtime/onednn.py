@@ -18,7 +18,7 @@ def applies(*tensors: Tensor) -> bool:
         t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
-def pack(weight: Tensor, rows: int = 16) -> Tensor:
+def pack(weight: Tensor, rows: int) -> Tensor:
     """`weight` (out x in, as nn.Linear holds it) in oneDNN's layout for products of about `rows` rows."""
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows)
 
