@@ -11,7 +11,8 @@ from omegaconf import open_dict
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.runtime import precision
 from biogpt_fairseq.runtime.int8_weights import DEQUANTIZED_MIN_ROWS, Int8WeightLinear
-from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator, DecodingCache, LengthLimitError
+from biogpt_fairseq.runtime.sequence_generator import (AS_IS, MKL, PACKED, BioGPTSequenceGenerator, DecodingCache,
+                                                        LengthLimitError)
 
 SEARCHES = {
     "greedy": dict(beam=1),
@@ -164,7 +165,7 @@ def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_c
             fc1.weight.copy_(original)
 
 
-@pytest.mark.parametrize("kernel", ["oneDNN, packed", "oneDNN, as it is", "MKL"])
+@pytest.mark.parametrize("kernel", [PACKED, AS_IS, MKL])
 def test_steps_of_one_row_use_the_kernel_timed_fastest(lm, sentences, monkeypatch, kernel):
     """A step of one row multiplies by each matrix with the kernel this machine was timed to run fastest
     (oneDNN on the packed matrices, oneDNN on the weights as they are, or torch's own product, MKL; forced each
@@ -188,15 +189,13 @@ def test_steps_of_one_row_use_the_kernel_timed_fastest(lm, sentences, monkeypatc
             fast = generate(lm.hub, sentences[:1], BioGPTSequenceGenerator, beam=beam, max_len_a=1, max_len_b=16)
         assert_same_hypotheses(fast, generate(lm.hub, sentences[:1], SequenceGenerator, beam=beam, max_len_a=1,
                                               max_len_b=16))
-    one_row = {"oneDNN, packed": ("oneDNN", True, False), "oneDNN, as it is": ("oneDNN", True, True),
-               "MKL": ("MKL", True, True)}[kernel]
+    one_row = {PACKED: ("oneDNN", True, False), AS_IS: ("oneDNN", True, True), MKL: ("MKL", True, True)}[kernel]
     assert reads == {one_row, ("oneDNN", False, False)}
 
 
 def test_the_fastest_kernel_for_one_row_is_timed(lm, monkeypatch):
     """The choice follows the timing: of the three kernels, the one not made slower wins."""
     from biogpt_fairseq.runtime import onednn, sequence_generator
-    from biogpt_fairseq.runtime.sequence_generator import AS_IS, MKL, PACKED
 
     decoder = lm.hub.models[0].decoder
     projection = decoder.output_projection

@@ -19,9 +19,9 @@ fairseq decoder-only model:
   decoding cache) with 8 or more rows a step (batches, wide beams) or where the matrices are too
   large for the CPU's caches (BioGPT's 24 x 1024 and up). On the project's AMD machines oneDNN
   streams a matrix from memory 1.5 to 4x faster than the MKL product of torch's `linear` for a
-  decoding step's few rows, and 1.6x for the prefill's many (on an Intel Xeon 1.3x at 5 rows); on small matrices (the tiny model's) its 0.08 ms a call loses to MKL
-  below 8 rows. It reads them packed
-  in its layout, packed once for the model's life and reused by every later search (repacked if a
+  decoding step's few rows, and 1.6x for the prefill's many (on an Intel Xeon 1.3x at 5 rows);
+  on small matrices (the tiny model's) its 0.08 ms a call loses to MKL below 8 rows. It reads
+  them packed in its layout, packed once for the model's life and reused by every later search (repacked if a
   weight changes): at 24 x 1024 a step's packed matrices stream at 37 to 38 GB/s against 26 to 27
   as they are, at 1 and at 5 rows, the plain streaming read 39 (`bench/products.py`, 2026-12-02).
   Packing costs 1.5 to 2.3 s and a copy of those matrices (1.39 GB at 24 x 1024) beside the model,
