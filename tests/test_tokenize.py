@@ -2,6 +2,7 @@
 aligned, ordered."""
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from conftest import run_tool, task_abstracts
@@ -67,7 +68,7 @@ def test_one_line_out_per_line_in_any_worker_count(data, tmp_path, workers):
     assert got[-1] == b"" and len(got) - 1 == len(lines)
     got = [g.decode() for g in got[:-1]]
     assert got == list(tokenize_lines(lines, bpe_codes=str(data / "biogpt/bpecodes")))
-    assert got[0] == "" and got[2] == "" and got[1] == "Aspirin inhibits COX @-@ 1 ."
+    assert got[0] == "" and got[2] == "   " and got[1] == "Aspirin inhibits COX @-@ 1 ."  # perl keeps blank lines
     assert all("\r" not in g and "\u2028" not in g for g in got)
 
 
@@ -137,3 +138,20 @@ def test_english_moses_equals_sacremoses_but_for_the_last_words_period(data):
     for word in ["", "a", "A", "é", "É", "aB", "ß", "ﬁ", "1", "a1", "α", "Ω", "中", "-", "x.y"]:
         assert ours.islower(word) == stock.islower(word), word
         assert ours.isanyalpha(word) == stock.isanyalpha(word), word
+    assert ours.perl.isanyalpha("中") and ours.perl.islower("𝛽")  # perl's classes, for lines that hold them
+
+
+EDGE_CASES = Path(__file__).parent / "data" / "moses_edge_cases"
+
+
+def test_equals_perl_on_cjk_runs_blank_lines_and_letters_sacremoses_lacks(data, tmp_path):
+    """tokenizer.perl -l en -a -threads 1 (moses-smt/mosesdecoder 34452895f, perl 5.36) and then
+    `fast applybpe` with the released codes wrote the .perl.tok and .perl.bpe files for these lines:
+    a run of CJK characters is one word (sacremoses splits each character off), a line of whitespace
+    is written as it is (tabs and all), \\x1c-\\x1f are deleted, not spaces, an astral letter (𝛽)
+    is a letter and an Indic virama is not."""
+    codes = data / "biogpt/bpecodes"
+    for options, suffix in (([], "tok"), (["--bpe-codes", codes], "bpe")):
+        out = tmp_path / f"out.{suffix}"
+        run_tool("biogpt_fairseq.data.tokenize", *options, "--workers", 2, f"{EDGE_CASES}.txt", "-o", out)
+        assert out.read_bytes() == Path(f"{EDGE_CASES}.perl.{suffix}").read_bytes(), suffix

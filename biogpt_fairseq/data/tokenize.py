@@ -6,17 +6,22 @@ Moses tokenization is English with aggressive dash splits and Moses' default
 escaping (`&` becomes `&amp;`: the released dictionary holds these escapes);
 BPE uses fastBPE with the given codes. The output equals, line for line,
 what the original's `tokenizer.perl -l en -a` and `fast applybpe` write;
-Hugging Face's `BioGptTokenizer` (sacremoses) differs only where a line's last
-word ends with a period that sacremoses keeps (`b.i.d.`, `vs.`). Exactly one output line per
+Hugging Face's `BioGptTokenizer` (sacremoses) differs where a line's last
+word ends with a period that sacremoses keeps (`b.i.d.`, `vs.`), on runs of
+CJK characters (one word to perl, a word per character to sacremoses) and on
+lines of whitespace (written as they are by perl). Exactly one output line per
 input line, empty lines included, in input order, whatever the number of
 workers. Without --bpe-codes only the Moses step runs (to learn codes on its
 output); with --pretokenized only the BPE step runs.
 """
 import argparse
 import collections
+import functools
 import itertools
 import multiprocessing
+import re
 import sys
+import unicodedata
 from typing import Dict, Iterable, Iterator, List, Optional
 
 from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
@@ -39,9 +44,49 @@ def check_bpe_codes(path: str) -> None:
         raise UserError(f"{path}: empty BPE codes file")
 
 
+# perl's `\s`, which a whitespace-only line is made of (Python's also holds \x1c-\x1f, which perl deletes)
+PERL_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PERL_BLANK_LINE = re.compile(f"[{PERL_SPACE}]*")
+LETTERS = frozenset(("Lu", "Ll", "Lt", "Lm", "Lo", "Nl"))
+
+
+def _ranges(points: List[int]) -> str:
+    """A regex character class body for sorted code points, as ranges."""
+    body, start = [], 0
+    for i, point in enumerate(points):
+        if i + 1 == len(points) or points[i + 1] != point + 1:
+            first = points[start]
+            body.append(re.escape(chr(first)) + (f"-{re.escape(chr(point))}" if point > first else ""))
+            start = i + 1
+    return "".join(body)
+
+
+@functools.lru_cache(maxsize=None)
+def perl_classes() -> Dict[str, List[int]]:
+    """The code points of perl's \\p{IsAlpha}, \\p{IsAlnum}, \\p{IsN} and \\p{IsLower}, in order.
+
+    sacremoses' copies list the Basic Multilingual Plane's characters without its largest scripts
+    (CJK ideographs, Hangul syllables: 105,000 letters) nor any beyond it, and add Indic viramas and
+    nuktas that perl does not count; so a run of Chinese became one word per character where perl
+    keeps it one word. Here: letters (Unicode's L* and Nl) and the marks sacremoses lists as
+    alphabetic, less its viramas and nuktas; numbers N*; lower case Ll and sacremoses' list.
+    Against perl 5.36 (Unicode 14): IsN the same, IsAlpha and IsAlnum 608 combining marks of
+    historic scripts short.
+    """
+    from sacremoses.tokenize import NUKTAS, VIRAMAS, MosesTokenizer
+
+    categories = [unicodedata.category(chr(point)) for point in range(0x110000)]
+    listed = set(map(ord, MosesTokenizer.IsAlpha)) - set(map(ord, VIRAMAS)) - set(map(ord, NUKTAS))
+    lower = set(map(ord, MosesTokenizer.IsLower))
+    alpha = [p for p, c in enumerate(categories) if c in LETTERS or p in listed]
+    return {"IsAlpha": alpha, "IsAlnum": sorted(alpha + [p for p, c in enumerate(categories) if c == "Nd"]),
+            "IsN": [p for p, c in enumerate(categories) if c[0] == "N"],
+            "IsLower": [p for p, c in enumerate(categories) if c == "Ll" or p in lower]}
+
+
 def english_moses():
-    """sacremoses' English tokenizer as perl's tokenizer.perl runs, with its two character-class
-    tests made set lookups.
+    """sacremoses' English tokenizer as perl's tokenizer.perl runs: perl's whitespace, its rule for a
+    line's last period, its character classes, and the two character-class tests made set lookups.
 
     perl splits the period off a line's last word unconditionally (Moses 9fc964da7, 2018, which
     the original's clone of Moses has); sacremoses 0.1.1 keeps it on an abbreviation or a word
@@ -50,14 +95,34 @@ def english_moses():
     alphabetic) character on each call of `islower` / `isanyalpha`, which run for every token
     that ends with a period: more than half of its time on PubMed text. The answers are the
     same (tested).
+
+    perl's classes (`perl_classes`) hold characters beyond the Basic Multilingual Plane, which
+    Python's regular expressions test one range at a time (4x slower on abstracts); so a line
+    runs on them only where it holds a character they classify otherwise than sacremoses' lists.
     """
     from sacremoses import MosesTokenizer
 
+    classes = perl_classes()
+    differing = set()
+    for name, points in classes.items():
+        differing |= set(points) ^ set(map(ord, getattr(MosesTokenizer, name)))
+    beyond_bmp = "\U00010000-\U0010ffff"
+    needs_perl_classes = re.compile(f"[{_ranges(sorted(p for p in differing if p < 0x10000))}{beyond_bmp}]")
+
+    def perl_rule(rule, *names):
+        """One of sacremoses' rules with its character classes made perl's."""
+        regex, substitution = rule
+        pattern = regex.pattern
+        for name in names:
+            pattern = pattern.replace(getattr(MosesTokenizer, name), _ranges(classes[name]))
+        return re.compile(pattern), substitution
+
     class EnglishMoses(MosesTokenizer):
-        def __init__(self):
+        def __init__(self, lowercase=MosesTokenizer.IsLower, alphabetic=MosesTokenizer.IsAlpha):
             super().__init__(lang="en")
-            self.lowercase = frozenset(self.IsLower)
-            self.alphabetic = frozenset(self.IsAlpha)
+            self.lowercase = frozenset(lowercase)
+            self.alphabetic = frozenset(alphabetic)
+            self.DEDUPLICATE_SPACE = re.compile(f"[{PERL_SPACE}]+"), " "
 
         def islower(self, text):
             return self.lowercase.issuperset(text)
@@ -71,7 +136,28 @@ def english_moses():
                 tokens[-1] = tokens[-1][:-1] + " ."
             return " ".join(tokens)
 
-    return EnglishMoses()
+    class PerlClassesMoses(EnglishMoses):
+        def __init__(self):
+            super().__init__(map(chr, classes["IsLower"]), map(chr, classes["IsAlpha"]))
+            self.PAD_NOT_ISALNUM = perl_rule(self.PAD_NOT_ISALNUM, "IsAlnum")
+            self.AGGRESSIVE_HYPHEN_SPLIT = perl_rule(self.AGGRESSIVE_HYPHEN_SPLIT, "IsAlnum")
+            self.COMMA_SEPARATE_1, self.COMMA_SEPARATE_2, self.COMMA_SEPARATE_3 = (
+                perl_rule(rule, "IsN") for rule in (self.COMMA_SEPARATE_1, self.COMMA_SEPARATE_2,
+                                                    self.COMMA_SEPARATE_3))
+            self.ENGLISH_SPECIFIC_APOSTROPHE = [perl_rule(rule, "IsAlpha", "IsN")
+                                                for rule in self.ENGLISH_SPECIFIC_APOSTROPHE]
+
+    class DispatchingMoses(EnglishMoses):
+        def __init__(self):
+            super().__init__()
+            self.perl = PerlClassesMoses()
+
+        def tokenize(self, text, *args, **kwargs):
+            if needs_perl_classes.search(text):
+                return self.perl.tokenize(text, *args, **kwargs)
+            return super().tokenize(text, *args, **kwargs)
+
+    return DispatchingMoses()
 
 
 class Tokenizer:
@@ -93,6 +179,8 @@ class Tokenizer:
     def words(self, line: str) -> List[str]:
         if self.moses is None:
             return line.split()
+        if PERL_BLANK_LINE.fullmatch(line):  # perl writes a line of whitespace as it is (fastBPE: split on spaces)
+            return line.split(" ")
         return [
             w
             for w in self.moses.tokenize(line, aggressive_dash_splits=True, return_str=False, escape=True)
