@@ -2,7 +2,8 @@
 
 Every tool reads text the same way: lines split on "\\n" only (a carriage
 return or U+2028 inside a line stays inside it), strict UTF-8, and an error
-that names the file and line. Outputs are written under a temporary name and
+that names the file and line (readers of one record per line, as extraction's,
+keep such a line as one unreadable record). Outputs are written under a temporary name and
 renamed when complete, so an interrupted run never leaves a file that looks
 finished.
 """
@@ -11,7 +12,8 @@ import gzip
 import json
 import os
 import sys
-from typing import IO, Iterator, Tuple
+import zlib
+from typing import IO, Iterator, Optional, Tuple
 
 
 class UserError(Exception):
@@ -30,23 +32,56 @@ def open_binary(path: str) -> IO[bytes]:
 def read_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str]]:
     """Yield (line number, text without the trailing newline) from `path` ("-" is stdin); a NUL byte is
     an error unless `allow_nul` (text that never reaches a C++ tool)."""
+    for lineno, line, problem in read_marked_lines(path, allow_nul):
+        if problem:
+            raise UserError(f"{'<stdin>' if path == '-' else path}:{lineno}: {problem}")
+        yield lineno, line
+
+
+def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str, Optional[str]]]:
+    """(line number, text, what is wrong with the line or None) of every line of `path`: a reader of
+    one record per line keeps an undecodable line as one unreadable record (its text decoded with
+    U+FFFD for the bytes that are not UTF-8) instead of stopping there. A file that cannot be read
+    to its end (a gzip member that ends early or fails its check) is an error naming it."""
     stream = sys.stdin.buffer if path == "-" else open_binary(path)
     name = "<stdin>" if path == "-" else path
+    lineno = 0
     with contextlib.ExitStack() as stack:
         if path != "-":
             stack.enter_context(stream)
-        for lineno, raw in enumerate(stream, 1):
-            if raw.endswith(b"\n"):
-                raw = raw[:-1]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise UserError(
-                    f"{name}:{lineno}: invalid UTF-8 at byte {err.start} of the line"
-                ) from None
-            if "\0" in line and not allow_nul:  # C++ tools downstream (fastBPE) would silently cut the line here
-                raise UserError(f"{name}:{lineno}: NUL byte in text")
-            yield lineno, line
+        try:
+            for lineno, raw in enumerate(stream, 1):
+                if raw.endswith(b"\n"):
+                    raw = raw[:-1]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    line = raw.decode("utf-8", errors="replace")
+                    yield lineno, line, f"invalid UTF-8 at byte {err.start} of the line"
+                    continue
+                if "\0" in line and not allow_nul:  # C++ tools downstream (fastBPE) would silently cut the line here
+                    yield lineno, line, "NUL byte in text"
+                    continue
+                yield lineno, line, None
+        except (EOFError, OSError, zlib.error) as err:  # gzip's: truncated, a failed CRC, corrupt data
+            raise UserError(f"{name}:{lineno + 1}: cannot read: {err}") from None
+
+
+def read_json(path) -> object:
+    """The value of a small JSON file (a manifest, a definition), or an error naming the file: not
+    there, not UTF-8, not JSON, or nested deeper than the parser recurses."""
+    with open_binary(str(path)) as stream:
+        data = stream.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: invalid UTF-8 at byte {err.start}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid JSON: nested deeper than the parser allows") from None
 
 
 def json_line(record: dict) -> str:
@@ -59,11 +94,15 @@ def json_line(record: dict) -> str:
 def atomic_output(path: str, mode: str = "w"):
     """Write `path` via `path.tmp`; rename only if the block completes."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     kwargs = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
     try:
-        with open(tmp, mode, **kwargs) as handle:
+        os.makedirs(directory, exist_ok=True)
+        handle = open(tmp, mode, **kwargs)
+    except OSError as err:  # a folder that cannot be made, a file in the way, no permission
+        raise UserError(f"{path}: cannot write: {err.strerror}") from None
+    try:
+        with handle:
             yield handle
         os.replace(tmp, path)
     finally:

@@ -293,3 +293,132 @@ def test_api_odd_inputs(lm):
         lm.generate(["fine", "nul \x00 here"], beam=1)
     with pytest.warns(UserWarning, match=r"1 input\(s\) longer .* \(input 0: "):
         assert lm.generate("word " * 200_000, beam=1, max_len=2)  # a 1 MB text: cut, with a warning
+
+
+# --- the readers of documents (extraction, datasets of your own) and the small JSON files -------------
+
+def deep_json(depth=100_000):
+    return "[" * depth + "]" * depth
+
+
+def read_all(path):
+    from biogpt_fairseq.downstream.formats import read_documents
+
+    return [(d.id, d.error) for d in read_documents(str(path))]
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_a_clear_error_or_an_unreadable_record(tmp_path):
+    from biogpt_fairseq.downstream import manifest
+    from biogpt_fairseq.downstream.custom import read_definition
+
+    bioc = tmp_path / "deep.json"
+    bioc.write_text('{"source": "x", "documents": [' + deep_json() + "]}")
+    with pytest.raises(UserError, match=f"^{bioc}:1: .*nested deeper than the parser allows"):
+        read_all(bioc)
+    (tmp_path / "d.yaml").write_text("name: deep\nkind: labels\nfiles: {train: deep.json}\n")
+    result = run_tool("biogpt_fairseq.downstream.build", tmp_path / "d.yaml", "--out", tmp_path / "out", check=False)
+    user_error(result, f"{bioc}:1: ")
+    assert not (tmp_path / "out" / "train.x").exists()
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text('{"id": "a", "text": "x"}\n' + deep_json() + '\n{"id": "c", "text": "y"}\n')
+    assert read_all(lines) == [("a", None), ("2", "invalid JSON: nested deeper than the parser allows"), ("c", None)]
+    for name, content in [("d.json", deep_json().encode()), ("u.json", b'{"name": "\xff"}'),
+                          ("u.yaml", b"name: \xff\n")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(UserError, match=f"^{tmp_path / name}: (invalid JSON: nested|invalid UTF-8)"):
+            read_definition(tmp_path / name)
+    for content in (deep_json().encode(), b'{"format": "\xff"}', b"[1]"):
+        (tmp_path / "manifest.json").write_bytes(content)
+        with pytest.raises(UserError, match=f"^{tmp_path / 'manifest.json'}: "):
+            manifest.read(tmp_path)
+
+
+def test_a_definition_setting_of_one_value_given_a_list_or_mapping_is_refused(tmp_path):
+    from biogpt_fairseq.downstream.custom import read_definition
+
+    (tmp_path / "t.jsonl").write_text('{"id": "1", "text": "a b", "relations": [{"head": "a", "tail": "b"}]}\n')
+    for setting in ("relation: [cid]", "files: {train: [t.jsonl]}"):
+        (tmp_path / "d.yaml").write_text("name: x\nkind: relations\nfiles: {train: t.jsonl}\n"
+                                         "template: the relation between {head} and {tail} exists\n" + setting + "\n")
+        with pytest.raises(UserError, match=f"^{tmp_path / 'd.yaml'}: "):
+            read_definition(tmp_path / "d.yaml")
+
+
+def test_an_undecodable_record_is_one_unreadable_record_in_every_line_reader(tmp_path):
+    text = tmp_path / "in.txt"
+    text.write_bytes(b"Aspirin.\nbad \xff byte\nnul \x00 byte\nHeparin.\n")
+    assert read_all(text) == [("1", None), ("2", "invalid UTF-8 at byte 4 of the line"), ("3", "NUL byte in text"),
+                              ("4", None)]
+    lines = tmp_path / "in.jsonl"
+    lines.write_bytes(b'{"id": "a", "text": "x"}\n{"id": "b", "text": "\xff"}\n{"id": "c", "text": "nul \\u0000"}\n'
+                      b'{"id": "d", "text": "y"}\n')
+    assert read_all(lines) == [("a", None), ("b", "invalid UTF-8 at byte 21 of the line"),
+                               ("c", "NUL character in the text"), ("d", None)]
+    pubtator = tmp_path / "in.pubtator"
+    pubtator.write_bytes(b"1|t|T\n1|a|A\n\n2|t|T \xff\n2|a|A\n\n3|t|T\n3|a|A\n3\t0\t1\tT\xff\tChemical\tD1\n\n"
+                         b"4|t|T\n4|a|A\n")
+    assert read_all(pubtator) == [("1", None), ("2", f"{pubtator}:4: invalid UTF-8 at byte 6 of the line"),
+                                  ("3", f"{pubtator}:9: invalid UTF-8 at byte 7 of the line"), ("4", None)]
+
+
+def test_building_a_dataset_leaves_out_an_undecodable_record_counted_and_placed(tmp_path):
+    record = '{{"id": "{}", "text": "Aspirin and warfarin.", "relations": [{{"head": "aspirin", "relation": ' \
+             '"bleeding", "tail": "warfarin"}}]}}\n'
+    (tmp_path / "train.jsonl").write_bytes(record.format("a").encode() + record.format("b\xff").encode("latin-1") +
+                                           record.format("c").encode())
+    (tmp_path / "d.yaml").write_text("name: x\nkind: relations\nfiles: {train: train.jsonl}\n")
+    result = run_tool("biogpt_fairseq.downstream.build", tmp_path / "d.yaml", "--out", tmp_path / "out")
+    assert f"{tmp_path / 'train.jsonl'}:2: " in result.stderr.decode() and "invalid UTF-8" in result.stderr.decode()
+    assert (tmp_path / "out" / "train.pmid").read_text().split() == ["a", "c"]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["splits"]["train"]["problems"] == {
+        "unreadable record (left out)": 1}
+
+
+def test_pubtator_mentions_outside_their_text_or_with_unreadable_offsets_mark_their_document(tmp_path):
+    pubtator = tmp_path / "in.pubtator"
+    pubtator.write_text("1|t|Aspirin\n1|a|Warfarin.\n1\t0\t7\tAspirin\tChemical\tD1\n\n"
+                        "2|t|Aspirin\n2|a|Warfarin.\n2\t500\t507\tAspirin\tChemical\tD1\n\n"
+                        "3|t|Aspirin\n3|a|Warfarin.\n3\t0\t²\tAspirin\tChemical\tD1\n\n"
+                        f"4|t|Aspirin\n4|a|Warfarin.\n4\t0\t{'9' * 5000}\tAspirin\tChemical\tD1\n", encoding="utf-8")
+    assert read_all(pubtator) == [
+        ("1", None), ("2", f"{pubtator}:7: a mention ending at 507, outside the document's 17 characters"),
+        ("3", f"{pubtator}:11: neither a mention nor a relation line"),  # '²' is a digit, not a decimal int() reads
+        ("4", f"{pubtator}:15: a mention ending at {'9' * 20}, outside the document's 17 characters")]
+
+
+def test_a_gzip_member_that_ends_early_or_fails_its_check_is_refused_naming_the_file(tmp_path):
+    bioc_document = {"id": "0", "infons": {}, "relations": [], "annotations": [], "passages": [
+        {"offset": 0, "infons": {}, "text": "Aspirin.", "annotations": [], "relations": [], "sentences": []}]}
+    contents = {
+        "in.txt.gz": "".join(f"Abstract {i} about aspirin.\n" for i in range(20_000)),
+        "in.jsonl.gz": "".join(json.dumps({"id": str(i), "text": f"Abstract {i}."}) + "\n" for i in range(20_000)),
+        "in.pubtator.gz": "".join(f"{i}|t|Title {i}\n{i}|a|Abstract {i}.\n\n" for i in range(20_000)),
+        "in.xml.gz": '<?xml version="1.0"?><collection><source>x</source><date>1</date><key>k</key>' + "".join(
+            f"<document><id>{i}</id><passage><offset>0</offset><text>Abstract {i}.</text></passage></document>"
+            for i in range(20_000)) + "</collection>",
+        "in.json.gz": json.dumps({"documents": [{**bioc_document, "id": str(i)} for i in range(20_000)]}),
+    }
+    for name, content in contents.items():
+        packed = gzip.compress(content.encode("utf-8"))
+        assert len(read_all_packed(tmp_path / name, packed)) == 20_000
+        corrupt = bytearray(packed)
+        corrupt[-8] ^= 0xFF  # the CRC
+        for broken in (packed[: len(packed) // 2], bytes(corrupt)):
+            with pytest.raises(UserError, match=f"^{tmp_path / name}(:[0-9]+)?: cannot read: "):
+                read_all_packed(tmp_path / name, broken)
+    (tmp_path / "in.txt.gz").write_bytes(gzip.compress(contents["in.txt.gz"].encode())[:5000])
+    user_error(run_tool("biogpt_fairseq.data.tokenize", tmp_path / "in.txt.gz", "-o", tmp_path / "out.tok",
+                        check=False), f"{tmp_path / 'in.txt.gz'}:", "cannot read")
+    assert not (tmp_path / "out.tok").exists()
+
+
+def read_all_packed(path, packed):
+    path.write_bytes(packed)
+    return read_all(path)
+
+
+def test_an_output_where_no_folder_can_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / "in.txt").write_text("Aspirin.\n")
+    (tmp_path / "a_file").write_text("")
+    user_error(run_tool("biogpt_fairseq.data.tokenize", tmp_path / "in.txt", "-o", tmp_path / "a_file" / "out.tok",
+                        check=False), f"{tmp_path / 'a_file' / 'out.tok'}: cannot write")

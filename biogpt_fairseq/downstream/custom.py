@@ -35,7 +35,7 @@ from biogpt_fairseq.downstream.formats import Document, detect_format, read_docu
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate
 from biogpt_fairseq.downstream.scoring import accuracy, hard_match, hard_match_report, label_micro_f1
 from biogpt_fairseq.downstream.spec import DATASETS, Decoded, Example, Problem, with_final_period
-from biogpt_fairseq.textio import UserError
+from biogpt_fairseq.textio import UserError, open_binary, read_json
 
 KINDS = ("relations", "labels", "qa")
 FILE_FORMATS = ("jsonl", "pubtator", "bioc-xml", "bioc-json")
@@ -79,19 +79,18 @@ QA_TEMPLATE = "the answer to the question given the context is {answer}"  # PubM
 def read_definition(path: Path) -> dict:
     """The definition file, checked and resolved: file paths absolute, defaults filled in."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    try:
-        if path.suffix == ".json":
-            raw = json.loads(text)
-        else:
-            import yaml
+    if path.suffix == ".json":
+        return resolve_definition(read_json(path), path)
+    import yaml
 
-            raw = yaml.safe_load(text)
-    except Exception as err:  # yaml's and json's errors carry the line
-        raise UserError(f"{path}: not a valid {'JSON' if path.suffix == '.json' else 'YAML'} file: {err}") from None
+    with open_binary(str(path)) as stream:
+        data = stream.read()
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: invalid UTF-8 at byte {err.start}") from None
+    except Exception as err:  # yaml's errors carry the line; a nesting bomb is a RecursionError
+        raise UserError(f"{path}: not a valid YAML file: {err}") from None
     return resolve_definition(raw, path)
 
 
@@ -107,6 +106,9 @@ def resolve_definition(raw, path: Path) -> dict:
     for key in ("name", "kind", "files"):
         if key not in raw:
             bad(f"no {key!r}: {DEFINITION_KEYS[key]}")
+    for key in set(raw) - {"files", "labels", "roles", "types"}:
+        if isinstance(raw[key], (list, dict)):  # (written out, a YAML alias bomb would not end)
+            bad(f"{key}: one value, not a {'list' if isinstance(raw[key], list) else 'mapping'}")
     name, kind = str(raw["name"]), raw["kind"]
     if name in DATASETS:
         bad(f"name {name!r} is one of the paper's datasets: choose another")
@@ -115,7 +117,8 @@ def resolve_definition(raw, path: Path) -> dict:
     if kind not in KINDS:
         bad(f"kind {kind!r}: choose from {', '.join(KINDS)}")
     files = raw["files"]
-    if not isinstance(files, dict) or "train" not in files or set(files) - set(SPLITS):
+    if not isinstance(files, dict) or "train" not in files or set(files) - set(SPLITS) or \
+            not all(isinstance(file, str) for file in files.values()):
         bad(f"'files' maps splits ({', '.join(SPLITS)}; train required) to files")
     root = path.resolve().parent
     resolved_files = {}

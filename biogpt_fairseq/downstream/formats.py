@@ -13,11 +13,12 @@ title, one character, then the abstract (or the text alone, without a title).
 """
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from biogpt_fairseq.textio import UserError, json_line, open_binary, read_lines
+from biogpt_fairseq.textio import UserError, json_line, open_binary, read_marked_lines
 
 INPUT_FORMATS = ("text", "jsonl", "pubtator", "bioc-xml", "bioc-json", "pubmed-xml")
 OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc-xml", "bioc-json")
@@ -104,24 +105,42 @@ def read_documents(path: str, fmt: Optional[str] = None) -> Iterator[Document]:
     return readers[fmt](str(path))
 
 
+def _refuse_nul(document: Document) -> Document:
+    """A document whose text holds a NUL character (a JSON escape) marked unreadable: the C++ BPE
+    downstream would cut the text there (a NUL byte in a line is refused as the line is read)."""
+    if document.error is None and ("\0" in document.text or "\0" in document.title):
+        document.error = "NUL character in the text"
+    return document
+
+
 def _read_text(path):
-    for index, (lineno, line) in enumerate(read_lines(path)):
-        yield Document(index, str(lineno), f"{path}:{lineno}", text=line.strip())
+    for index, (lineno, line, problem) in enumerate(read_marked_lines(path)):
+        yield Document(index, str(lineno), f"{path}:{lineno}", text="" if problem else line.strip(), error=problem)
 
 
 TEXT_FIELDS = ("text", "context")
 
 
+def _json_record(line: str):
+    """(the record a JSON line holds, or None; why not)."""
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as err:
+        return None, f"invalid JSON: {err.msg} at column {err.colno}"
+    except RecursionError:  # the decoder recurses once per level: a hostile line
+        return None, "invalid JSON: nested deeper than the parser allows"
+
+
 def _read_jsonl(path):
     index = 0
-    for lineno, line in read_lines(path):
+    for lineno, line, problem in read_marked_lines(path):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            yield Document(index, str(lineno), where, error=f"invalid JSON: {err.msg} at column {err.colno}")
+        record, error = _json_record(line)
+        if problem or error:
+            doc_id = record.get("id", lineno) if isinstance(record, dict) else lineno  # the id, where one is legible
+            yield Document(index, str(doc_id), where, error=problem or error)
             index += 1
             continue
         if not isinstance(record, dict):
@@ -140,7 +159,7 @@ def _read_jsonl(path):
             document.text = text.strip()
         else:
             document.title, document.text = (title or "").strip(), (abstract or "").strip()
-        yield document
+        yield _refuse_nul(document)
         index += 1
 
 
@@ -150,9 +169,8 @@ _PUBTATOR_TEXT = re.compile(r"^([^\t|]*)\|([tTaA])\|(.*)$")
 def _read_pubtator(path):
     """PubTator: `ID|t|title`, `ID|a|abstract`, mention lines `ID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id`,
     relation lines `ID<TAB>type<TAB>id1<TAB>id2`; documents separated by blank lines (or a new title)."""
-    document, index = None, 0
-    for lineno, line in read_lines(path):
-        where = f"{path}:{lineno}"
+    document, index, length = None, 0, 0  # length: of the document's offset text
+    for lineno, line, problem in read_marked_lines(path):
         if not line.strip():
             if document is not None:
                 yield document
@@ -167,21 +185,31 @@ def _read_pubtator(path):
                 if document is not None:
                     yield document
                     index += 1
-                document = Document(index, doc_id, where)
+                document = Document(index, doc_id, f"{path}:{lineno}")
             if part == "t":
                 document.title = value.strip()
             else:
                 document.text = value.strip()
+            length = len(document.offset_text)
+            if problem and document.error is None:  # an undecodable line: its document unreadable
+                document.error = f"{path}:{lineno}: {problem}"
             continue
         fields = line.rstrip("\r").split("\t")
         if document is None or fields[0].strip() != document.id:
             if document is not None:
                 yield document
                 index += 1
+            where = f"{path}:{lineno}"
             document = Document(index, fields[0].strip(), where,
                                 error=f"{where}: an annotation line without its document's title line")
             continue
-        if len(fields) >= 6 and fields[1].isdigit() and fields[2].isdigit():
+        if problem:
+            document.error = document.error or f"{path}:{lineno}: {problem}"
+            continue
+        if len(fields) >= 6 and fields[1].isdecimal() and fields[2].isdecimal():  # ('²' is a digit, no decimal)
+            if (len(fields[2]) > 15 or int(fields[2]) > length) and document.error is None:
+                document.error = (f"{path}:{lineno}: a mention ending at {fields[2][:20]}, outside the "
+                                  f"document's {length} characters")
             identifiers, parts = fields[5].split("|"), fields[6].split("|") if len(fields) > 6 and fields[6] else []
             if len(identifiers) > 1 and len(parts) == len(identifiers):  # a composite mention with its parts' names
                 document.mentions.extend(Mention(part, fields[4], identifier) for part, identifier in zip(parts, identifiers))
@@ -191,7 +219,7 @@ def _read_pubtator(path):
             document.relations.append(Relation({"type": fields[1]}, [("", fields[2]), ("", fields[3])],
                                                by_identifier=True))
         elif document.error is None:
-            document.error = f"{where}: neither a mention nor a relation line"
+            document.error = f"{path}:{lineno}: neither a mention nor a relation line"
     if document is not None:
         yield document
 
@@ -232,6 +260,8 @@ def _read_bioc_xml(path):
         raise UserError(f"{path}:{line}:{column}: malformed XML: {err.msg}") from None
     except (ValueError, KeyError, AttributeError, TypeError) as err:  # bioc's reader on a non-BioC structure
         raise UserError(f"{path}: not a BioC collection: {err}") from None
+    except (EOFError, OSError, zlib.error) as err:  # gzip's: truncated, a failed CRC, corrupt data
+        raise UserError(f"{path}: cannot read: {err}") from None
 
 
 def _read_bioc_json(path):
@@ -240,10 +270,10 @@ def _read_bioc_json(path):
     for index, (offset_line, item) in enumerate(_json_array_items(path, "documents")):
         where = f"{path}:{offset_line}"
         try:
-            yield _bioc_document(parse_doc(item), index, where)
+            yield _refuse_nul(_bioc_document(parse_doc(item), index, where))
         except (KeyError, TypeError, AttributeError) as err:
             yield Document(index, str(item.get("id", index)) if isinstance(item, dict) else str(index), where,
-                           error=f"not a BioC document: missing {err}")
+                           error=f"not a BioC document: {'missing ' if isinstance(err, KeyError) else ''}{err}")
 
 
 def _json_array_items(path: str, key: str, chunk: int = 1 << 20) -> Iterator[Tuple[int, object]]:
@@ -263,6 +293,8 @@ def _json_array_items(path: str, key: str, chunk: int = 1 << 20) -> Iterator[Tup
                 data = stream.read(chunk)
             except UnicodeDecodeError as err:
                 raise UserError(f"{path}: invalid UTF-8: {err}") from None
+            except (EOFError, OSError, zlib.error) as err:  # gzip's: truncated, a failed CRC, corrupt data
+                raise UserError(f"{path}: cannot read: {err}") from None
             state["eof"] = not data
             consumed = state["buf"][:state["pos"]]
             state["line"] += consumed.count("\n")
@@ -303,6 +335,8 @@ def _json_array_items(path: str, key: str, chunk: int = 1 << 20) -> Iterator[Tup
                 except json.JSONDecodeError as err:
                     if state["eof"]:
                         fail(f"invalid JSON: {err.msg}")
+                except RecursionError:  # the decoder recurses once per level: a hostile file
+                    fail("invalid JSON: nested deeper than the parser allows")
                 if not more() and not state["eof"]:
                     fail("unexpected end of file")
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from biogpt_fairseq.textio import UserError, atomic_output
+from biogpt_fairseq.textio import UserError, atomic_output, read_json
 
 NAME = "manifest.json"
 FORMAT = 1
@@ -24,13 +24,12 @@ def write(directory: Path, manifest: dict) -> None:
 
 def read(directory: Path) -> dict:
     path = Path(directory) / NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise UserError(f"{path}: no such file ({directory} was not made by preprocess/finetune.sh "
-                        "or biogpt-build)") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: invalid JSON: {err}") from None
+                        "or biogpt-build)")
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: not a manifest (a JSON object)")
     if manifest.get("format") != FORMAT:
         raise UserError(f"{path}: manifest format {manifest.get('format')!r}, this version reads {FORMAT}")
     return manifest
