@@ -422,3 +422,18 @@ def test_an_output_where_no_folder_can_be_made_is_a_clear_error(tmp_path):
     (tmp_path / "a_file").write_text("")
     user_error(run_tool("biogpt_fairseq.data.tokenize", tmp_path / "in.txt", "-o", tmp_path / "a_file" / "out.tok",
                         check=False), f"{tmp_path / 'a_file' / 'out.tok'}: cannot write")
+
+
+def test_a_prompt_json_nested_deeper_than_the_parser_goes_is_a_clear_error(tmp_path):
+    from transformers import BioGptConfig, BioGptForCausalLM
+
+    symbols = ["<s>", "<pad>", "</s>", "<unk>", "a</w>", "b</w>", "a", "b"]
+    config = BioGptConfig(vocab_size=len(symbols), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=16, max_position_embeddings=16)
+    BioGptForCausalLM(config).save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "vocab.json").write_text(json.dumps({s: i for i, s in enumerate(symbols)}))
+    (tmp_path / "hf" / "merges.txt").write_text("a b\n")
+    (tmp_path / "hf" / "prompt.json").write_text(deep_json())
+    user_error(run_tool("biogpt_fairseq.tools.convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "out",
+                        check=False), f"{tmp_path / 'hf' / 'prompt.json'}: invalid JSON: nested deeper")
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()

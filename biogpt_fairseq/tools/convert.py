@@ -25,7 +25,7 @@ from typing import Dict, List
 
 import torch
 
-from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
+from biogpt_fairseq.textio import UserError, atomic_output, read_json, read_lines, run_cli
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # fairseq's and HF's ids 0..3
 FAIRSEQ_PREFIX, HF_PREFIX = "decoder.", "biogpt."
@@ -279,7 +279,7 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
     symbols = fairseq_symbols(vocab, hf_dir / "vocab.json")
     if len(symbols) != config.vocab_size:
         raise UserError(f"{hf_dir}: vocab.json has {len(symbols)} tokens, the model {config.vocab_size}")
-    prompt = json.loads((hf_dir / PROMPT_NOTE).read_text()) if (hf_dir / PROMPT_NOTE).is_file() else None
+    prompt = read_json(hf_dir / PROMPT_NOTE) if (hf_dir / PROMPT_NOTE).is_file() else None
 
     task = ["--task", "language_modeling"]
     arch = "transformer_lm_biogpt"
