@@ -437,3 +437,14 @@ def test_a_prompt_json_nested_deeper_than_the_parser_goes_is_a_clear_error(tmp_p
     user_error(run_tool("biogpt_fairseq.tools.convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "out",
                         check=False), f"{tmp_path / 'hf' / 'prompt.json'}: invalid JSON: nested deeper")
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_evaluate_json_nested_deeper_than_the_parser_goes_is_a_clear_error(data, tmp_path):
+    row = json.dumps({"pmid": "1", "triples": []}) + "\n"
+    (tmp_path / "p.jsonl").write_text(row + deep_json() + "\n")
+    user_error(evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", data / "DDI" / "raw" / "test.json",
+                        check=False), f"{tmp_path / 'p.jsonl'}:2: invalid JSON: nested deeper")
+    (tmp_path / "p.jsonl").write_text(row)
+    (tmp_path / "gold.json").write_text(deep_json())
+    user_error(evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", tmp_path / "gold.json", check=False),
+               f"{tmp_path / 'gold.json'}: invalid JSON")

@@ -45,7 +45,7 @@ def read_predictions(path: str, spec, ids_path: Optional[str]) -> list:
     first = next((line for _, line in lines if line.strip()), "")
     try:
         head = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         head = None
     ours = isinstance(head, dict) and "triple_list_pred" not in head  # (the original's rows of triples)
     rows = []
@@ -54,6 +54,8 @@ def read_predictions(path: str, spec, ids_path: Optional[str]) -> list:
             row = json.loads(line) if ours else spec.original_row(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
+        except RecursionError:
+            raise UserError(f"{path}:{lineno}: invalid JSON: nested deeper than the parser allows") from None
         except (KeyError, TypeError, AttributeError):
             raise UserError(f"{path}:{lineno}: neither a row of biogpt-postprocess nor of the original's "
                             f"postprocess for {spec.name}") from None
