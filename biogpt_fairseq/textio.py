@@ -8,12 +8,16 @@ renamed when complete, so an interrupted run never leaves a file that looks
 finished.
 """
 import contextlib
+import functools
 import gzip
 import json
 import os
 import sys
 import zlib
 from typing import IO, Iterator, Optional, Tuple
+
+
+LINE_LIMIT = 64 << 20  # bytes: no record of text is this long
 
 
 class UserError(Exception):
@@ -41,8 +45,10 @@ def read_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str]]:
 def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str, Optional[str]]]:
     """(line number, text, what is wrong with the line or None) of every line of `path`: a reader of
     one record per line keeps an undecodable line as one unreadable record (its text decoded with
-    U+FFFD for the bytes that are not UTF-8) instead of stopping there. A file that cannot be read
-    to its end (a gzip member that ends early or fails its check) is an error naming it."""
+    U+FFFD for the bytes that are not UTF-8) instead of stopping there; so is a line longer than
+    LINE_LIMIT (a gzip bomb of one line), read past in bounded memory (its text: its first 1 KiB).
+    A file that cannot be read to its end (a gzip member that ends early or fails its check), or
+    UTF-16 text, is an error naming it."""
     stream = sys.stdin.buffer if path == "-" else open_binary(path)
     name = "<stdin>" if path == "-" else path
     lineno = 0
@@ -50,9 +56,17 @@ def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int,
         if path != "-":
             stack.enter_context(stream)
         try:
-            for lineno, raw in enumerate(stream, 1):
+            if stream.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise UserError(f"{name}:1: UTF-16 text (it starts with a byte-order mark): save it as UTF-8")
+            for lineno, raw in enumerate(iter(functools.partial(stream.readline, LINE_LIMIT), b""), 1):
                 if raw.endswith(b"\n"):
                     raw = raw[:-1]
+                elif len(raw) == LINE_LIMIT:  # (the file's last line has no newline either)
+                    while (rest := stream.readline(LINE_LIMIT)) and not rest.endswith(b"\n"):
+                        pass
+                    line = raw[:1024].decode("utf-8", errors="replace")
+                    yield lineno, line, f"a line longer than {LINE_LIMIT >> 20} MiB"
+                    continue
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
@@ -68,8 +82,8 @@ def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int,
 
 
 def read_json(path) -> object:
-    """The value of a small JSON file (a manifest, a definition), or an error naming the file: not
-    there, not UTF-8, not JSON, or nested deeper than the parser recurses."""
+    """The value of a small JSON file (a manifest, a definition, prompt.json), or an error naming the
+    file: not there, not UTF-8, not JSON, or nested deeper than the parser recurses."""
     with open_binary(str(path)) as stream:
         data = stream.read()
     try:

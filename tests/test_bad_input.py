@@ -448,3 +448,22 @@ def test_evaluate_json_nested_deeper_than_the_parser_goes_is_a_clear_error(data,
     (tmp_path / "gold.json").write_text(deep_json())
     user_error(evaluate("ddi", "--pred", tmp_path / "p.jsonl", "--gold", tmp_path / "gold.json", check=False),
                f"{tmp_path / 'gold.json'}: invalid JSON")
+
+
+def test_a_gzip_bomb_of_one_line_or_one_value_is_read_past_or_refused_in_bounded_memory(tmp_path):
+    bomb = b"a" * ((64 << 20) + 1)  # one byte more than textio.LINE_LIMIT
+    lines = tmp_path / "in.jsonl.gz"
+    lines.write_bytes(gzip.compress(b'{"id": "a", "text": "x"}\n' + bomb + b'\n{"id": "c", "text": "y"}\n'))
+    assert read_all(lines) == [("a", None), ("2", "a line longer than 64 MiB"), ("c", None)]
+    user_error(run_tool("biogpt_fairseq.data.tokenize", lines, check=False), f"{lines}:2: a line longer than 64 MiB")
+    bioc = tmp_path / "in.json.gz"
+    bioc.write_bytes(gzip.compress(b'{"documents": [{"id": "' + bomb + bomb[: 2 << 20] + b'"}]}'))  # (read by MiB)
+    with pytest.raises(UserError, match=f"^{bioc}:1: .*a value longer than 64 MiB"):
+        read_all(bioc)
+
+
+def test_utf16_text_is_refused_at_its_first_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes('{"id": "a", "text": "x"}\n'.encode("utf-16"))
+    with pytest.raises(UserError, match=f"^{path}:1: UTF-16 text"):
+        read_all(path)

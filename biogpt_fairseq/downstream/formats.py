@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from biogpt_fairseq.textio import UserError, json_line, open_binary, read_marked_lines
+from biogpt_fairseq.textio import LINE_LIMIT, UserError, json_line, open_binary, read_marked_lines
 
 INPUT_FORMATS = ("text", "jsonl", "pubtator", "bioc-xml", "bioc-json", "pubmed-xml")
 OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc-xml", "bioc-json")
@@ -169,7 +169,7 @@ _PUBTATOR_TEXT = re.compile(r"^([^\t|]*)\|([tTaA])\|(.*)$")
 def _read_pubtator(path):
     """PubTator: `ID|t|title`, `ID|a|abstract`, mention lines `ID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id`,
     relation lines `ID<TAB>type<TAB>id1<TAB>id2`; documents separated by blank lines (or a new title)."""
-    document, index, length = None, 0, 0  # length: of the document's offset text
+    document, index, length, digits = None, 0, 0, 1  # length: of the document's offset text
     for lineno, line, problem in read_marked_lines(path):
         if not line.strip():
             if document is not None:
@@ -191,6 +191,7 @@ def _read_pubtator(path):
             else:
                 document.text = value.strip()
             length = len(document.offset_text)
+            digits = len(str(length))  # an offset of fewer digits lies inside: int() only for the others
             if problem and document.error is None:  # an undecodable line: its document unreadable
                 document.error = f"{path}:{lineno}: {problem}"
             continue
@@ -207,8 +208,9 @@ def _read_pubtator(path):
             document.error = document.error or f"{path}:{lineno}: {problem}"
             continue
         if len(fields) >= 6 and fields[1].isdecimal() and fields[2].isdecimal():  # ('²' is a digit, no decimal)
-            if (len(fields[2]) > 15 or int(fields[2]) > length) and document.error is None:
-                document.error = (f"{path}:{lineno}: a mention ending at {fields[2][:20]}, outside the "
+            end = fields[2]
+            if len(end) >= digits and (len(end) > 15 or int(end) > length) and document.error is None:
+                document.error = (f"{path}:{lineno}: a mention ending at {end[:20]}, outside the "
                                   f"document's {length} characters")
             identifiers, parts = fields[5].split("|"), fields[6].split("|") if len(fields) > 6 and fields[6] else []
             if len(identifiers) > 1 and len(parts) == len(identifiers):  # a composite mention with its parts' names
@@ -337,6 +339,8 @@ def _json_array_items(path: str, key: str, chunk: int = 1 << 20) -> Iterator[Tup
                         fail(f"invalid JSON: {err.msg}")
                 except RecursionError:  # the decoder recurses once per level: a hostile file
                     fail("invalid JSON: nested deeper than the parser allows")
+                if len(state["buf"]) - state["pos"] > LINE_LIMIT:  # a gzip bomb: bounded memory
+                    fail(f"a value longer than {LINE_LIMIT >> 20} MiB")
                 if not more() and not state["eof"]:
                     fail("unexpected end of file")
 
