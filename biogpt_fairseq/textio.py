@@ -42,13 +42,15 @@ def read_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str]]:
         yield lineno, line
 
 
-def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int, str, Optional[str]]]:
+def read_marked_lines(path: str, allow_nul: bool = False,
+                      skip_bom: bool = False) -> Iterator[Tuple[int, str, Optional[str]]]:
     """(line number, text, what is wrong with the line or None) of every line of `path`: a reader of
     one record per line keeps an undecodable line as one unreadable record (its text decoded with
     U+FFFD for the bytes that are not UTF-8) instead of stopping there; so is a line longer than
     LINE_LIMIT (a gzip bomb of one line), read past in bounded memory (its text: its first 1 KiB).
     A file that cannot be read to its end (a gzip member that ends early or fails its check), or
-    UTF-16 text, is an error naming it."""
+    UTF-16 text, is an error naming it. `skip_bom`: a UTF-8 byte-order mark (Windows editors write
+    one) is not part of the first line (Moses' perl, whose output the tokenizer matches, keeps it)."""
     stream = sys.stdin.buffer if path == "-" else open_binary(path)
     name = "<stdin>" if path == "-" else path
     lineno = 0
@@ -58,6 +60,8 @@ def read_marked_lines(path: str, allow_nul: bool = False) -> Iterator[Tuple[int,
         try:
             if stream.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):
                 raise UserError(f"{name}:1: UTF-16 text (it starts with a byte-order mark): save it as UTF-8")
+            if skip_bom and stream.peek(3)[:3] == b"\xef\xbb\xbf":
+                stream.read(3)
             for lineno, raw in enumerate(iter(functools.partial(stream.readline, LINE_LIMIT), b""), 1):
                 if raw.endswith(b"\n"):
                     raw = raw[:-1]

@@ -467,3 +467,19 @@ def test_utf16_text_is_refused_at_its_first_line(tmp_path):
     path.write_bytes('{"id": "a", "text": "x"}\n'.encode("utf-16"))
     with pytest.raises(UserError, match=f"^{path}:1: UTF-16 text"):
         read_all(path)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_document(tmp_path):
+    bom = "\ufeff"
+    files = {"in.txt": "Aspirin.\n", "in.jsonl": '{"id": "a", "text": "Aspirin."}\n',
+             "in.pubtator": "1|t|Aspirin\n1|a|Warfarin.\n1\t0\t7\tAspirin\tChemical\tD1\n",
+             "in.json": json.dumps({"documents": [{"id": "a", "infons": {}, "relations": [], "annotations": [],
+                                                   "passages": [{"offset": 0, "infons": {}, "text": "Aspirin.",
+                                                                 "annotations": [], "relations": [],
+                                                                 "sentences": []}]}]})}
+    from biogpt_fairseq.downstream.formats import read_documents
+
+    for name, content in files.items():
+        (tmp_path / name).write_text(bom + content, encoding="utf-8")
+        (document,) = read_documents(str(tmp_path / name))
+        assert document.error is None and bom not in document.id + document.title + document.text, name

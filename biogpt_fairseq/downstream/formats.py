@@ -114,7 +114,7 @@ def _refuse_nul(document: Document) -> Document:
 
 
 def _read_text(path):
-    for index, (lineno, line, problem) in enumerate(read_marked_lines(path)):
+    for index, (lineno, line, problem) in enumerate(read_marked_lines(path, skip_bom=True)):
         yield Document(index, str(lineno), f"{path}:{lineno}", text="" if problem else line.strip(), error=problem)
 
 
@@ -133,7 +133,7 @@ def _json_record(line: str):
 
 def _read_jsonl(path):
     index = 0
-    for lineno, line, problem in read_marked_lines(path):
+    for lineno, line, problem in read_marked_lines(path, skip_bom=True):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -170,7 +170,7 @@ def _read_pubtator(path):
     """PubTator: `ID|t|title`, `ID|a|abstract`, mention lines `ID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id`,
     relation lines `ID<TAB>type<TAB>id1<TAB>id2`; documents separated by blank lines (or a new title)."""
     document, index, length, digits = None, 0, 0, 1  # length: of the document's offset text
-    for lineno, line, problem in read_marked_lines(path):
+    for lineno, line, problem in read_marked_lines(path, skip_bom=True):
         if not line.strip():
             if document is not None:
                 yield document
@@ -285,7 +285,7 @@ def _json_array_items(path: str, key: str, chunk: int = 1 << 20) -> Iterator[Tup
     with open_binary(path) as raw:
         import io
 
-        stream = io.TextIOWrapper(raw, encoding="utf-8")
+        stream = io.TextIOWrapper(raw, encoding="utf-8-sig")  # (a byte-order mark is not JSON)
         state = {"buf": "", "pos": 0, "eof": False, "line": 1}
 
         def more() -> bool:
