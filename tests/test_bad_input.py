@@ -483,3 +483,11 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_document(tmp_path):
         (tmp_path / name).write_text(bom + content, encoding="utf-8")
         (document,) = read_documents(str(tmp_path / name))
         assert document.error is None and bom not in document.id + document.title + document.text, name
+
+
+def test_a_gzip_too_short_to_tell_its_format_or_no_gzip_at_all_is_refused_naming_the_file(tmp_path):
+    for name, content in (("short.jsonl.gz", gzip.compress(b'{"id": "a", "text": "x"}\n')[:20]),
+                          ("plain.txt.gz", b"Aspirin, not compressed.\n")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(UserError, match=f"^{tmp_path / name}: cannot read: "):
+            read_all(tmp_path / name)

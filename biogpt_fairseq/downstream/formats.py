@@ -77,8 +77,11 @@ class Document:
 def detect_format(path: str) -> str:
     """The input format of `path`, from its name and first bytes."""
     name = Path(path).name.lower().removesuffix(".gz")
-    with open_binary(path) as stream:
-        head = stream.read(4096).decode("utf-8", errors="replace")
+    try:
+        with open_binary(path) as stream:
+            head = stream.read(4096).decode("utf-8", errors="replace")
+    except (EOFError, OSError, zlib.error) as err:  # gzip's: truncated, not gzip at all
+        raise UserError(f"{path}: cannot read: {err}") from None
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     if name.endswith(".json"):
