@@ -491,3 +491,14 @@ def test_a_gzip_too_short_to_tell_its_format_or_no_gzip_at_all_is_refused_naming
         (tmp_path / name).write_bytes(content)
         with pytest.raises(UserError, match=f"^{tmp_path / name}: cannot read: "):
             read_all(tmp_path / name)
+
+
+def test_a_relation_argument_that_is_a_list_or_object_leaves_its_record_out(tmp_path):
+    record = {"id": "a", "text": "Aspirin and warfarin.", "relations": [{"head": "aspirin", "tail": "warfarin"}]}
+    nested = {**record, "id": "b", "relations": [{"head": [[["aspirin"]]], "tail": "warfarin"}]}
+    (tmp_path / "train.jsonl").write_text(json.dumps(record) + "\n" + json.dumps(nested) + "\n")
+    (tmp_path / "d.yaml").write_text("name: x\nkind: relations\nfiles: {train: train.jsonl}\nrelation: cid\n"
+                                     "template: the relation between {head} and {tail} exists\n")
+    result = run_tool("biogpt_fairseq.downstream.build", tmp_path / "d.yaml", "--out", tmp_path / "out")
+    assert f"{tmp_path / 'train.jsonl'}:2: " in result.stderr.decode() and "not lists" in result.stderr.decode()
+    assert (tmp_path / "out" / "train.pmid").read_text().split() == ["a"]

@@ -386,6 +386,8 @@ class CustomRelations(FileDataset, RelationSpec):
             relations = document.record.get("relations") or []
             if not isinstance(relations, list):
                 raise ValueError("'relations' is not a list")
+            if any(isinstance(r.get(key), (list, dict)) for r in relations for key in ("head", "relation", "tail")):
+                raise ValueError("a relation's head, relation and tail are names, not lists or objects")
             triples = [(str(r["head"]), str(r.get("relation", self.relation_name)), str(r["tail"])) for r in relations]
         else:
             triples = []
