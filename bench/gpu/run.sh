@@ -40,7 +40,7 @@ if [ "$SCALE" = full ]; then
   FULL_MODEL=()
 else
   TINY_UPDATES=12 RESUME_UPDATES=4 FULL_UPDATES=3 FULL_FREQ=2 FT_EPOCHS=1
-  GEN_ARGS=(--small --modes greedy1 abstracts64) FT_EXTRA=(dataset.batch_size=64)  # 8 updates an epoch
+  GEN_ARGS=(--small --modes greedy1 abstracts64) FT_EXTRA=(dataset.batch_size=16 task.max_source_positions=64)  # light on a CPU
   FULL_MODEL=(model=tiny model._name=transformer_lm_biogpt_tiny)  # 24 x 1024 is too slow for a CPU rehearsal
 fi
 export SHARDS TINY_UPDATES RESUME_UPDATES FULL_UPDATES FULL_FREQ FT_EPOCHS
@@ -72,6 +72,7 @@ step() {  # step NAME SECONDS FUNCTION: run it under a time limit, log to $OUT/N
 
 install() {
   echo "python: $($PY -c 'import sys; print(sys.version)')"; nvidia-smi || true; nproc
+  if [ -f "$SITE/.installed" ]; then echo "INSTALL_OK (kept from an earlier run on this machine)"; return; fi
   "$PY" -m pip --version
   mkdir -p "$SITE" "$WORK/src"
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
@@ -115,10 +116,11 @@ print("cuda", torch.cuda.is_available(), torch.version.cuda, torch.cuda.get_devi
 import fairseq.data.data_utils_fast, fairseq.data.token_block_utils_fast  # the Cython extensions
 print("INSTALL_OK")
 PYEOF
+  touch "$SITE/.installed"  # a rerun on the same (still warm) machine skips the install
 }
 
 tests() {
-  "$PY" -m pytest -q -rs -p no:cacheprovider --durations=10 tests/test_gpu.py
+  "$PY" -m pytest -q -rfEs -p no:cacheprovider --durations=10 tests/test_gpu.py
 }
 
 pretrain_tiny() {  # the tiny CPU recipe moved to the GPU in fp16, then resumed from its checkpoint

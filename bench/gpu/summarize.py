@@ -67,6 +67,8 @@ def pretrain_tiny(log: dict, text: str) -> dict:
 def pretrain_full(log: dict) -> dict:
     rates = [row["wps"] for row in log["inner"] if isinstance(row.get("wps"), float)]
     steady = rates[1:] or rates  # the first interval holds the warm-up (allocation, kernel choice)
+    if not steady:  # fewer updates than one log interval: the epoch's average (warm-up included)
+        steady = [s["wps"] for s in log["stats"] if s["kind"] == "train" and isinstance(s.get("wps"), float)]
     figures = {"tokens_per_s_by_interval": rates, "peak_memory": log["peaks"],
                "gb_free": [row.get("gb_free") for row in log["inner"]],
                "losses": [row.get("loss") for row in log["inner"]], "overflows": log["overflows"]}
