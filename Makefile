@@ -23,6 +23,7 @@ $(STAMP): requirements.txt requirements-test.txt setup.py
 	$(PIP) --no-build-isolation --no-deps fairseq-fixed==0.12.3.1 $(VENV)/src/fastBPE-0.1.0
 	@# fastBPE's learner (learnbpe) is only in its C++ command-line tool, not in the binding.
 	g++ -std=c++11 -O3 -pthread $(VENV)/src/fastBPE-0.1.0/fastBPE/main.cc -o $(BIN)/fast
+	$(PIP) --no-deps optimum-intel==2.2.0
 	$(PIP) --no-build-isolation --no-deps -e .
 	touch $@
 

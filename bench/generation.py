@@ -29,7 +29,7 @@ tokens; HF pads on the left and gives each 32. The figure is each system's own n
     --dtype int8     ours and stock fairseq with int8 weights of the linear maps, fp32 activations (the
                      `dtype="int8"` option); HF in fp32 (it has no int8 weights of its own on CPU)
     --openvino       also against OpenVINO: the same HF directory exported by optimum-intel
-                     (pip install -r bench/requirements-openvino.txt), fp32, or with --dtype bf16 or int8
+                     (installed with the package), fp32, or with --dtype bf16 or int8
                      its int8 weight compression (OpenVINO runs bf16 only on CPUs with bf16 instructions)
 """
 import argparse
@@ -97,7 +97,7 @@ def prompts(ours, data: Path, n: int) -> torch.Tensor:
     documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text())
     rows = []
     for document in documents.values():
-        tokens = ours.hub.encode(document["title"] + " " + document["abstract"])[:PROMPT]
+        tokens = ours.engine.hub.encode(document["title"] + " " + document["abstract"])[:PROMPT]
         if len(tokens) == PROMPT:
             rows.append(tokens)
         if len(rows) == n:
@@ -109,7 +109,7 @@ def abstracts(ours, data: Path, n: int) -> list:
     """`n` BC5CDR test documents of about the median length, title and abstract, as fairseq encodes them
     (text tokens, no eos): consecutive in length order, as the original's length-sorted batches group them."""
     documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text()).values()
-    sources = sorted((ours.hub.encode(d["title"].strip() + " " + d["abstract"].strip())[:-1] for d in documents),
+    sources = sorted((ours.engine.hub.encode(d["title"].strip() + " " + d["abstract"].strip())[:-1] for d in documents),
                      key=len)
     middle = (len(sources) - n) // 2
     return sources[middle:middle + n]
@@ -206,7 +206,7 @@ def main() -> None:
 
         from biogpt_fairseq.runtime.sequence_generator import BioGPTSequenceGenerator
         all_prompts = prompts(ours, Path(args.data), 16)
-        eos = ours.hub.task.dictionary.eos()
+        eos = ours.engine.hub.task.dictionary.eos()
 
         whole = abstracts(ours, Path(args.data), ABSTRACTS)
         longest = max(len(source) for source in whole)
@@ -220,7 +220,7 @@ def main() -> None:
             def run():
                 with torch.no_grad():
                     # (the API's search: encoded sentences, which end with eos; the prompt is forced)
-                    results = ours._search([torch.cat([p, p.new([eos])]) for p in sources], beam,
+                    results = ours.engine.search([torch.cat([p, p.new([eos])]) for p in sources], beam,
                                            max_len_a=0, max_len_b=limit, min_len=limit,
                                            generator_class=generator_class)
                 run.outputs = [r["tokens"][len(p):-1].tolist() for r, p in zip(results, sources)]
@@ -248,7 +248,7 @@ def main() -> None:
         def same(ours_outputs, peer_outputs):  # (of each source's new tokens, as many as both made)
             return all(a[:len(b)] == b[:len(a)] for a, b in zip(ours_outputs, peer_outputs))
 
-        weights, bandwidth = bytes_per_token(ours.hub.models[0]), streaming_bandwidth()
+        weights, bandwidth = bytes_per_token(ours.engine.hub.models[0]), streaming_bandwidth()
         limit = bandwidth / weights
         print(f"weights: {weights / 1e9:.2f} GB; this process, both models loaded: "
               f"{PeakMemory.resident() / 2 ** 30:.2f} GiB resident", flush=True)

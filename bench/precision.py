@@ -42,20 +42,20 @@ def main() -> None:
     checkpoint = demo / "checkpoints" / "checkpoint_best.pt"
     models = {dtype: BioGPT.from_pretrained(checkpoint, data=demo / "data", dtype=dtype) for dtype in ("fp32", args.dtype)}
     documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text())
-    prompts = [models["fp32"].hub.encode(d["title"] + " " + d["abstract"])[:PROMPT] for d in documents.values()]
+    prompts = [models["fp32"].engine.hub.encode(d["title"] + " " + d["abstract"])[:PROMPT] for d in documents.values()]
     prompts = [p for p in prompts if len(p) == PROMPT][:args.abstracts]
     largest, same_top = 0.0, 0
     with torch.no_grad():
         for tokens in prompts:
-            logits = {k: m.hub.models[0](tokens.unsqueeze(0))[0][0].float() for k, m in models.items()}
+            logits = {k: m.engine.hub.models[0](tokens.unsqueeze(0))[0][0].float() for k, m in models.items()}
             largest = max(largest, float((logits["fp32"] - logits[args.dtype]).abs().max()))
             same_top += int((logits["fp32"].argmax(-1) == logits[args.dtype].argmax(-1)).sum())
     print(f"{len(prompts)} abstracts x {PROMPT} positions: largest next-token logit difference {largest:.4f}; "
           f"most likely token the same at {same_top / (len(prompts) * PROMPT):.2%} of positions", flush=True)
-    eos = models["fp32"].hub.task.dictionary.eos()
+    eos = models["fp32"].engine.hub.task.dictionary.eos()
     continuations = {}
     for dtype, model in models.items():
-        results = model._search([torch.cat([p, p.new([eos])]) for p in prompts], 1, max_len_a=0,
+        results = model.engine.search([torch.cat([p, p.new([eos])]) for p in prompts], 1, max_len_a=0,
                                 max_len_b=PROMPT + NEW, min_len=PROMPT + NEW)
         continuations[dtype] = [r["tokens"][PROMPT:PROMPT + NEW].tolist() for r in results]
     pairs = list(zip(continuations["fp32"], continuations[args.dtype]))

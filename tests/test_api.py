@@ -34,7 +34,7 @@ def test_batched_generation_keeps_input_order(lm, data):
 def test_max_len_bounds_the_new_tokens(lm):
     for max_len in (1, 5):
         out = lm.generate(["Bicalutamide", "The treatment of type 2 diabetes is"], beam=3, max_len=max_len)
-        lengths = [len(lm.hub.apply_bpe(lm.hub.tokenize(o)).split()) for o in out]
+        lengths = [len(lm.engine.hub.apply_bpe(lm.engine.hub.tokenize(o)).split()) for o in out]
         assert max(lengths) == max_len and min(lengths) >= 1
 
 
@@ -61,8 +61,8 @@ def test_input_longer_than_the_positions_is_truncated_with_a_warning_or_refused(
         warnings.simplefilter("error")
         strict.generate(["short"], beam=1, max_len=8)
     # what a language model continues is the end of its text
-    cut = lm._fit([lm.hub.encode(long_text)], max_len=8)[0]
-    assert len(cut) == 504 and cut.tolist() == lm.hub.encode(long_text).tolist()[-504:]
+    cut = lm._fit([lm.engine.hub.encode(long_text)], max_len=8)[0]
+    assert len(cut) == 504 and cut.tolist() == lm.engine.hub.encode(long_text).tolist()[-504:]
 
 
 def test_clear_errors_for_missing_files_and_a_foreign_vocabulary(tiny_pretrained, tiny_corpus, data, tmp_path):

@@ -287,8 +287,8 @@ def test_api_odd_inputs(lm):
         warnings.filterwarnings("error", message=".*longer than")  # none of these is too long
         outputs = lm.generate(texts, beam=1, max_len=3)
     assert len(outputs) == len(texts) and all(isinstance(o, str) for o in outputs)
-    special = lm.hub.encode(" ".join(texts[0].split())).tolist()
-    assert special.count(lm.hub.task.dictionary.eos()) == 1 and lm.hub.task.dictionary.bos() not in special
+    special = lm.engine.hub.encode(" ".join(texts[0].split())).tolist()
+    assert special.count(lm.engine.hub.task.dictionary.eos()) == 1 and lm.engine.hub.task.dictionary.bos() not in special
     with pytest.raises(UserError, match="input 1 contains a NUL"):
         lm.generate(["fine", "nul \x00 here"], beam=1)
     with pytest.warns(UserWarning, match=r"1 input\(s\) longer .* \(input 0: "):

@@ -28,9 +28,9 @@ def converted(tiny_pretrained, tiny_corpus, tmp_path_factory):
 
 def long_token_sequence(model: BioGPT, data, length):
     """Real abstracts, tokenized by our pipeline and concatenated to `length` tokens (eos first, as BioGPT reads)."""
-    ids = [model.hub.task.dictionary.eos()]
+    ids = [model.engine.hub.task.dictionary.eos()]
     for text in task_abstracts(data, limit_per_split=20):
-        ids += model.hub.encode(text).tolist()
+        ids += model.engine.hub.encode(text).tolist()
         if len(ids) >= length:
             return torch.tensor([ids[:length]])
     raise AssertionError("not enough text")
@@ -44,18 +44,18 @@ def test_hf_directory_loads_offline_and_tokenizes_like_fairseq(converted, tiny_c
     ours = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
     for text in task_abstracts(data, limit_per_split=10):
         # HF: </s> then the tokens; fairseq's encode: the tokens then </s>
-        assert tokenizer(text).input_ids[1:] == ours.hub.encode(text).tolist()[:-1]
+        assert tokenizer(text).input_ids[1:] == ours.engine.hub.encode(text).tolist()[:-1]
 
 
 def test_logits_agree_on_real_abstracts_up_to_the_last_position(converted, tiny_pretrained, tiny_corpus, data):
     ours = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
     hf = BioGptForCausalLM.from_pretrained(converted / "hf").eval()
-    positions = ours.hub.models[0].max_positions()
+    positions = ours.engine.hub.models[0].max_positions()
     assert positions == hf.config.max_position_embeddings == 512
     for length in (17, positions):  # a short input and one using every position
         tokens = long_token_sequence(ours, data, length)
         with torch.no_grad():
-            difference = (ours.hub.models[0](tokens)[0] - hf(tokens).logits).abs().max().item()
+            difference = (ours.engine.hub.models[0](tokens)[0] - hf(tokens).logits).abs().max().item()
         assert difference < 1e-4
 
 
@@ -77,10 +77,10 @@ def test_greedy_generation_gives_identical_token_ids(converted, tiny_pretrained,
     ours = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
     hf = BioGptForCausalLM.from_pretrained(converted / "hf").eval()
     for prompt in ["Bicalutamide", "Janus kinase 3 is", "COVID-19 is a disease of"]:
-        prefix = ours.hub.encode(prompt)[:-1]
+        prefix = ours.engine.hub.encode(prompt)[:-1]
         # 32 new tokens, eos banned until then in both (fairseq's min_len counts the prefix)
         with torch.no_grad():
-            fairseq_ids = ours.hub.generate([ours.hub.encode(prompt)], beam=1, max_len_a=1, max_len_b=32,
+            fairseq_ids = ours.engine.hub.generate([ours.engine.hub.encode(prompt)], beam=1, max_len_a=1, max_len_b=32,
                                             min_len=len(prefix) + 32)[0][0]["tokens"][len(prefix):len(prefix) + 32]
             hf_ids = hf.generate(torch.cat([torch.tensor([2]), prefix])[None], do_sample=False, num_beams=1,
                                  max_new_tokens=32, min_new_tokens=32)[0, len(prefix) + 1:]
@@ -137,11 +137,11 @@ def test_prompt_model_round_trip_and_prompt_note(tiny_prompt_model, pubmedqa_dat
     tokenizer = BioGptTokenizer.from_pretrained(tmp_path / "hf")
     source = "question: is aspirin useful? context: aspirin reduced pain in 40 of 50 patients."
     hf_ids = torch.tensor([tokenizer(source).input_ids + note["prompt_token_ids"]])
-    fairseq_ids = ours.hub.task.build_dataset_for_inference([ours.hub.encode(source)], [len(ours.hub.encode(source))])[0]["prefix"]
+    fairseq_ids = ours.engine.hub.task.build_dataset_for_inference([ours.engine.hub.encode(source)], [len(ours.engine.hub.encode(source))])[0]["prefix"]
     fairseq_ids = fairseq_ids[None]
     assert hf_ids.tolist() == fairseq_ids.tolist()
     with torch.no_grad():
-        assert (ours.hub.models[0](fairseq_ids)[0] - hf(hf_ids).logits).abs().max().item() < 1e-4
+        assert (ours.engine.hub.models[0](fairseq_ids)[0] - hf(hf_ids).logits).abs().max().item() < 1e-4
 
 
 @pytest.mark.parametrize("arch, dict_dir, hf_shape", [

@@ -230,7 +230,7 @@ def test_the_api_streams_documents_and_renders_formats(extractor):
     first = [next(results) for _ in range(3)]
     assert [r["id"] for r in first] == ["d0", "d1", "d2"] and len(read) == 8  # one chunk read, not the input
     assert model.spec().name == "drug-interactions"
-    assert type(model.hub.tokenizer).__name__ == "EnglishMosesTokenizer"  # the task's hook, not the hub's stock Moses
+    assert type(model.engine.hub.tokenizer).__name__ == "EnglishMosesTokenizer"  # the task's hook, not the hub's stock Moses
     pubtator = model.extract_relations(["Aspirin increases the effect of warfarin."], format="pubtator",
                                        max_new_tokens=4)
     assert bioc.pubtator.loads(pubtator)[0].title == "Aspirin increases the effect of warfarin."

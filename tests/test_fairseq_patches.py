@@ -91,11 +91,11 @@ def test_no_repeat_ngram_leaves_a_forced_prefix_alone(tiny_pretrained, tiny_corp
     from biogpt_fairseq import BioGPT
 
     lm = BioGPT.from_pretrained(tiny_pretrained, data=tiny_corpus)
-    prefix = lm.hub.encode("the patients were treated and the patients were followed for")
+    prefix = lm.engine.hub.encode("the patients were treated and the patients were followed for")
     repeated = prefix.tolist()[:-1]
     assert any(repeated[i:i + 2] == repeated[j:j + 2] for i in range(len(repeated)) for j in range(i))
     for beam in (1, 3):
-        hypo = lm._search([prefix], beam, no_repeat_ngram_size=2, max_len_a=1, max_len_b=12)[0]
+        hypo = lm.engine.search([prefix], beam, no_repeat_ngram_size=2, max_len_a=1, max_len_b=12)[0]
         tokens = hypo["tokens"].tolist()
         assert tokens[:len(repeated)] == repeated and torch.isfinite(hypo["positional_scores"]).all()
         generated = tokens[len(repeated) - 1:]  # the bigrams that end in a generated token

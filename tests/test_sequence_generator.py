@@ -13,6 +13,7 @@ from biogpt_fairseq.runtime import precision
 from biogpt_fairseq.runtime.int8_weights import DEQUANTIZED_MIN_ROWS, Int8WeightLinear
 from biogpt_fairseq.runtime.sequence_generator import (AS_IS, MKL, PACKED, BioGPTSequenceGenerator, DecodingCache,
                                                         LengthLimitError)
+from biogpt_fairseq.textio import UserError
 
 SEARCHES = {
     "greedy": dict(beam=1),
@@ -33,10 +34,10 @@ def lm(tiny_pretrained, tiny_corpus):
 @pytest.fixture(scope="module")
 def sentences(lm, data):
     """Real abstracts cut to 1 to 60 tokens (each ending with eos, as `encode` gives them)."""
-    eos = lm.hub.task.source_dictionary.eos()
+    eos = lm.engine.hub.task.source_dictionary.eos()
     texts = task_abstracts(data, limit_per_split=2)
     lengths = [1, 7, 20, 33, 60, 45, 12, 25]
-    return [torch.cat([lm.hub.encode(text)[:n], torch.tensor([eos])]) for text, n in zip(texts, lengths)]
+    return [torch.cat([lm.engine.hub.encode(text)[:n], torch.tensor([eos])]) for text, n in zip(texts, lengths)]
 
 
 def generate(hub, sentences, generator_class, **search):
@@ -76,23 +77,23 @@ def assert_same_hypotheses(fast, stock):
 
 @pytest.mark.parametrize("name", SEARCHES)
 def test_language_model_generates_the_same(lm, sentences, name):
-    fast, stock = both(lm.hub, sentences, **SEARCHES[name])
+    fast, stock = both(lm.engine.hub, sentences, **SEARCHES[name])
     assert_same_hypotheses(fast, stock)
 
 
 def test_prompt_model_generates_the_same(tiny_prompt_model, pubmedqa_data, tiny_corpus, data):
     model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
                                    bpe_codes=tiny_corpus / "bpecodes")
-    sources = [model.hub.encode(text[:300]) for text in task_abstracts(data, limit_per_split=3)]
+    sources = [model.engine.hub.encode(text[:300]) for text in task_abstracts(data, limit_per_split=3)]
     for search in (dict(beam=1), dict(beam=4)):
-        fast, stock = both(model.hub, sources, **search)
+        fast, stock = both(model.engine.hub, sources, **search)
         assert_same_hypotheses(fast, stock)
 
 
 def test_the_prefix_runs_through_the_layers_once(lm, sentences, monkeypatch):
     """One pass of the decoding cache over the prefix every sentence shares (once per sentence, not per
     beam), then one new position a step, on a cache allocated once; fairseq's decoder forward is not run."""
-    decoder = lm.hub.models[0].decoder
+    decoder = lm.engine.hub.models[0].decoder
     calls, passes, caches = [], [], []
 
     def counted(*args, _forward=decoder.forward, **kwargs):
@@ -102,13 +103,13 @@ def test_the_prefix_runs_through_the_layers_once(lm, sentences, monkeypatch):
     monkeypatch.setattr(decoder, "forward", counted)
     same_length = [s[-21:] for s in sentences if len(s) > 21]  # 20 tokens + eos each
     search = dict(beam=3, max_len_a=0, max_len_b=30, min_len=30)
-    generate(lm.hub, same_length, SequenceGenerator, **search)
+    generate(lm.engine.hub, same_length, SequenceGenerator, **search)
     assert len(calls) == 31  # a step for each of the 20 forced tokens, the 10 new ones and eos
     calls.clear()
     monkeypatch.setattr(DecodingCache, "forward", lambda self, tokens, _forward=DecodingCache.forward: (
         passes.append((tokens.size(0), tokens.size(1) - self.length)),
         caches.append(id(self.keys[0].untyped_storage())), _forward(self, tokens))[-1])
-    generate(lm.hub, same_length, BioGPTSequenceGenerator, **search)
+    generate(lm.engine.hub, same_length, BioGPTSequenceGenerator, **search)
     assert calls == [] and len(set(caches)) == 1
     assert passes == [(len(same_length), 20)] + [(3 * len(same_length), 1)] * 11  # bos + 19 forced; 10 new and eos
 
@@ -116,7 +117,7 @@ def test_the_prefix_runs_through_the_layers_once(lm, sentences, monkeypatch):
 def test_a_decoder_the_cache_does_not_cover_decodes_with_fairseqs_forward(lm, sentences, monkeypatch):
     """A post-LayerNorm decoder (not BioGPT's shape) runs fairseq's own forward, with the prefill, and
     generates what fairseq's generator does."""
-    decoder = lm.hub.models[0].decoder
+    decoder = lm.engine.hub.models[0].decoder
     for layer in decoder.layers:
         monkeypatch.setattr(layer, "normalize_before", False)
     assert not DecodingCache.applies(decoder)
@@ -126,7 +127,7 @@ def test_a_decoder_the_cache_does_not_cover_decodes_with_fairseqs_forward(lm, se
     monkeypatch.setattr(DecodingCache, "__init__", lambda *args: pytest.fail("the cache used"))
     for search in (dict(beam=1), dict(beam=3)):
         calls.clear()
-        fast, stock = both(lm.hub, sentences, **search)
+        fast, stock = both(lm.engine.hub, sentences, **search)
         assert_same_hypotheses(fast, stock)
         assert calls[0] is True  # (the prefill, then steps through fairseq's incremental state)
 
@@ -141,12 +142,12 @@ def test_onednn_matrices_are_packed_once_for_the_model_and_again_when_a_weight_c
     packed = []
     monkeypatch.setattr(onednn, "pack", lambda weight, rows, _pack=onednn.pack: (
         packed.append(weight.data_ptr()), _pack(weight, rows))[1])
-    decoder = lm.hub.models[0].decoder
+    decoder = lm.engine.hub.models[0].decoder
     linears = [m for m in decoder.layers.modules() if isinstance(m, torch.nn.Linear)]
     fc1 = decoder.layers[0].fc1
 
     def same_tokens_as_fairseq(searched, beam):
-        fast, stock = (generate(lm.hub, searched, generator, beam=beam, max_len_a=1, max_len_b=8)
+        fast, stock = (generate(lm.engine.hub, searched, generator, beam=beam, max_len_a=1, max_len_b=8)
                        for generator in (BioGPTSequenceGenerator, SequenceGenerator))
         return [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
 
@@ -173,7 +174,7 @@ def test_steps_of_one_row_use_the_kernel_timed_fastest(lm, sentences, monkeypatc
     from biogpt_fairseq.runtime import onednn, sequence_generator
 
     monkeypatch.setattr(sequence_generator, "ONEDNN_LARGE_MATRIX", 0)  # (every layer's on oneDNN)
-    decoder = lm.hub.models[0].decoder
+    decoder = lm.engine.hub.models[0].decoder
     monkeypatch.setitem(sequence_generator._ONE_ROW_KERNEL, decoder, kernel)
     weights = {id(m.weight) for m in decoder.modules() if isinstance(m, torch.nn.Linear)}
     reads = set()
@@ -186,8 +187,8 @@ def test_steps_of_one_row_use_the_kernel_timed_fastest(lm, sentences, monkeypatc
         with monkeypatch.context() as recording:
             recording.setattr(onednn, "linear", recorded("oneDNN", onednn.linear))
             recording.setattr(torch.nn.functional, "linear", recorded("MKL", torch.nn.functional.linear))
-            fast = generate(lm.hub, sentences[:1], BioGPTSequenceGenerator, beam=beam, max_len_a=1, max_len_b=16)
-        assert_same_hypotheses(fast, generate(lm.hub, sentences[:1], SequenceGenerator, beam=beam, max_len_a=1,
+            fast = generate(lm.engine.hub, sentences[:1], BioGPTSequenceGenerator, beam=beam, max_len_a=1, max_len_b=16)
+        assert_same_hypotheses(fast, generate(lm.engine.hub, sentences[:1], SequenceGenerator, beam=beam, max_len_a=1,
                                               max_len_b=16))
     one_row = {PACKED: ("oneDNN", True, False), AS_IS: ("oneDNN", True, True), MKL: ("MKL", True, True)}[kernel]
     assert reads == {one_row, ("oneDNN", False, False)}
@@ -197,7 +198,7 @@ def test_the_fastest_kernel_for_one_row_is_timed(lm, monkeypatch):
     """The choice follows the timing: of the three kernels, the one not made slower wins."""
     from biogpt_fairseq.runtime import onednn, sequence_generator
 
-    decoder = lm.hub.models[0].decoder
+    decoder = lm.engine.hub.models[0].decoder
     projection = decoder.output_projection
     for fastest in PACKED, AS_IS, MKL:
         def on_onednn(x, weight, bias=None, _linear=onednn.linear):
@@ -223,14 +224,14 @@ def test_a_length_limit_inside_the_forced_prefix_is_an_error(lm, sentences):
     """fairseq's limit counts the whole sequence; one that ends inside a prefix used to crash."""
     with pytest.raises(LengthLimitError, match=r"the length limit, 12 tokens .* leaves no room after a forced "
                                                r"prefix \(prompted source\) of 60 tokens.*--max-len-a 1 --max-len-b N"):
-        generate(lm.hub, sentences, BioGPTSequenceGenerator, beam=2, max_len_a=0, max_len_b=12)
+        generate(lm.engine.hub, sentences, BioGPTSequenceGenerator, beam=2, max_len_a=0, max_len_b=12)
 
 
 def test_fairseq_generators_still_compile_with_torchscript_in_a_process_with_the_plugin(lm):
     """The plugin changes decoding through its own generator class: fairseq's stays scriptable."""
     import biogpt_fairseq.plugin  # noqa: F401
 
-    generator = SequenceGenerator([lm.hub.models[0]], lm.hub.task.target_dictionary, beam_size=2,
+    generator = SequenceGenerator([lm.engine.hub.models[0]], lm.engine.hub.task.target_dictionary, beam_size=2,
                                   no_repeat_ngram_size=2)
     torch.jit.script(generator.repeat_ngram_blocker)
     assert type(generator.repeat_ngram_blocker).__name__ == "NGramRepeatBlock"
@@ -244,7 +245,7 @@ def lm_reduced(request, tiny_pretrained, tiny_corpus):
 def test_reduced_precision_decoding_runs_our_generator_as_fairseq_runs_it(lm_reduced, sentences):
     """With `dtype="bf16"` the weights are bf16, with "int8" the linear maps' are int8 and the rest
     fp32; either way our generator's prefill and decoding cache generate what fairseq's own generator does."""
-    model = lm_reduced.hub.models[0]
+    model = lm_reduced.engine.hub.models[0]
     assert {p.dtype for p in model.parameters()} == {torch.float32 if lm_reduced.dtype == "int8" else torch.bfloat16}
     linears = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, Int8WeightLinear))]
     assert len(linears) == 2 * 6 + 1  # the layers' six, the output projection
@@ -253,7 +254,7 @@ def test_reduced_precision_decoding_runs_our_generator_as_fairseq_runs_it(lm_red
     else:
         assert lm_reduced.dtype == "bf16" and all(type(m) is torch.nn.Linear for m in linears)
     for search in (dict(beam=1), dict(beam=3)):
-        fast, stock = both(lm_reduced.hub, sentences, **search)
+        fast, stock = both(lm_reduced.engine.hub, sentences, **search)
         assert [h[0]["tokens"].tolist() for h in fast] == [h[0]["tokens"].tolist() for h in stock]
         for f, s in zip(fast, stock):  # bf16 rounds each product's input or output to 8 bits of mantissa
             torch.testing.assert_close(f[0]["positional_scores"], s[0]["positional_scores"], atol=0.05, rtol=0)
@@ -262,7 +263,7 @@ def test_reduced_precision_decoding_runs_our_generator_as_fairseq_runs_it(lm_red
 def test_reduced_precision_decoding_stays_close_to_fp32(lm, lm_reduced, sentences):
     """bf16 and int8 against fp32 on real abstracts: next-token log-probabilities and greedy tokens."""
     search = dict(beam=1, max_len_a=1, max_len_b=16)
-    fp32, reduced = (generate(m.hub, sentences, BioGPTSequenceGenerator, **search) for m in (lm, lm_reduced))
+    fp32, reduced = (generate(m.engine.hub, sentences, BioGPTSequenceGenerator, **search) for m in (lm, lm_reduced))
     agreeing = total = 0
     for a, b in zip(fp32, reduced):
         a, b = a[0]["tokens"].tolist(), b[0]["tokens"].tolist()
@@ -271,8 +272,8 @@ def test_reduced_precision_decoding_stays_close_to_fp32(lm, lm_reduced, sentence
     assert agreeing / total > 0.8
     with torch.no_grad():  # (a whole sentence without a cache: fairseq's attention on int8 maps too)
         tokens = sentences[4][:-1].unsqueeze(0)
-        logits32 = lm.hub.models[0](tokens)[0].float().log_softmax(-1)
-        logits16 = lm_reduced.hub.models[0](tokens)[0].float().log_softmax(-1)
+        logits32 = lm.engine.hub.models[0](tokens)[0].float().log_softmax(-1)
+        logits16 = lm_reduced.engine.hub.models[0](tokens)[0].float().log_softmax(-1)
     assert (logits32 - logits16).abs().max() < 0.25
 
 
@@ -299,9 +300,9 @@ def test_an_int8_map_is_its_rows_rounded_to_127_steps_of_their_largest_magnitude
 def test_an_int8_model_takes_no_other_dtype(lm_reduced):
     if lm_reduced.dtype == "int8":
         with pytest.raises(ValueError, match="decoding dtype 'fp32': this model's weights are already int8"):
-            precision.cast(lm_reduced.hub.models, "fp32")
-    precision.cast(lm_reduced.hub.models, lm_reduced.dtype)  # (the task casts again what the API cast)
-    assert precision.of(lm_reduced.hub.models[0]) == lm_reduced.dtype
+            precision.cast(lm_reduced.engine.hub.models, "fp32")
+    precision.cast(lm_reduced.engine.hub.models, lm_reduced.dtype)  # (the task casts again what the API cast)
+    assert precision.of(lm_reduced.engine.hub.models[0]) == lm_reduced.dtype
 
 
 def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(tiny_prompt_model, pubmedqa_data,
@@ -310,12 +311,14 @@ def test_the_prompt_tasks_decoding_dtype_casts_the_models_for_fairseq_generate(t
     --decoding-dtype casts the models there; the API's dtype= sets the same option."""
     model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
                                    bpe_codes=tiny_corpus / "bpecodes", dtype="bf16")
-    assert model.hub.task.args.decoding_dtype == "bf16"
-    model.hub.models[0].float()
-    model.hub.task.build_generator(model.hub.models, model.hub.cfg.generation)
-    assert {p.dtype for p in model.hub.models[0].parameters()} == {torch.bfloat16}
-    with pytest.raises(ValueError, match="decoding dtype 'fp16': choose from fp32, bf16, int8"):
-        BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="fp16")
+    assert model.engine.hub.task.args.decoding_dtype == "bf16"
+    model.engine.hub.models[0].float()
+    model.engine.hub.task.build_generator(model.engine.hub.models, model.engine.hub.cfg.generation)
+    assert {p.dtype for p in model.engine.hub.models[0].parameters()} == {torch.bfloat16}
+    with pytest.raises(UserError, match="dtype 'fp64': choose from fp32, bf16, fp16, int8, int4"):
+        BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="fp64")
+    with pytest.raises(UserError, match="the fairseq engine has no int4 on cpu"):
+        BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin", dtype="int4", device="cpu")
 
 
 def test_the_prompt_tasks_decoding_dtype_int8_quantizes_the_models_for_fairseq_generate(tiny_prompt_model,
@@ -323,8 +326,8 @@ def test_the_prompt_tasks_decoding_dtype_int8_quantizes_the_models_for_fairseq_g
     model = BioGPT.from_pretrained(tiny_prompt_model, data=pubmedqa_data / "data-bin",
                                    bpe_codes=tiny_corpus / "bpecodes")
     assert model.dtype == "fp32"
-    with open_dict(model.hub.task.args):
-        model.hub.task.args.decoding_dtype = "int8"  # (--decoding-dtype int8)
-    model.hub.task.build_generator(model.hub.models, model.hub.cfg.generation)
+    with open_dict(model.engine.hub.task.args):
+        model.engine.hub.task.args.decoding_dtype = "int8"  # (--decoding-dtype int8)
+    model.engine.hub.task.build_generator(model.engine.hub.models, model.engine.hub.cfg.generation)
     assert model.dtype == "int8"
-    assert all(type(m) is not torch.nn.Linear for m in model.hub.models[0].modules())
+    assert all(type(m) is not torch.nn.Linear for m in model.engine.hub.models[0].modules())

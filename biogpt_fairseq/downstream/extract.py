@@ -73,8 +73,7 @@ class Extractor:
         self.model, self.decoder, self.beam = model, decoder, beam
         self.max_new_tokens, self.batch_docs = max_new_tokens, batch_docs
         self.spec = model.spec()
-        settings = model.hub.task.settings
-        self.variant = settings.get("variant") or "default"
+        self.variant = model.settings.get("variant") or "default"
         self.types = tuple(getattr(self.spec, "entity_types", ("Entity", "Entity")))
 
     def source(self, document: Document) -> Tuple[Optional[str], str]:
@@ -105,7 +104,7 @@ class Extractor:
         sources = [self.source(d) for d in documents]
         tokens = self.model._encode([source for source, status in sources if status == "ok"])
         # Sources longer than the task's max_source_positions are cut as in fine-tuning: each row says so.
-        cut = iter([len(t) - 1 > self.model.hub.task.max_source_positions for t in tokens])
+        cut = iter([len(t) - 1 > self.model.max_source_positions for t in tokens])
         lines = iter(self.model.complete_tokens(tokens, beam=self.beam, max_new_tokens=self.max_new_tokens)
                      if tokens else [])
         results = []
@@ -120,7 +119,7 @@ class Extractor:
             decoded = self.spec.decode(line, self.decoder, None, source, variant=self.variant)
             row = result_row(document, self.spec.kind, decoded.value, decoded.parsed, line)
             if next(cut):
-                row["source_cut"] = self.model.hub.task.max_source_positions
+                row["source_cut"] = self.model.max_source_positions
             results.append((document, row))
         return results
 
@@ -281,13 +280,8 @@ def main(argv=None) -> int:
     output = args.format or output_format(args.out)
     from biogpt_fairseq.api import BioGPT
 
-    model = BioGPT.from_pretrained(args.model, data=args.data_bin, dtype=args.dtype)
-    model.hub.cfg.dataset.max_tokens, model.hub.cfg.dataset.batch_size = ORIGINAL_MAX_TOKENS, None
-    if not args.cpu:
-        import torch
-
-        if torch.cuda.is_available():
-            model.to("cuda")
+    model = BioGPT.from_pretrained(args.model, data=args.data_bin, dtype=args.dtype,
+                                   device="cpu" if args.cpu else None, max_tokens=ORIGINAL_MAX_TOKENS)
     extractor = Extractor(model, args.decoder, args.beam, args.max_new_tokens, args.batch_docs)
     counts = extract_file(extractor, args.input, args.out, output, input_format, str(Path(args.model).resolve()),
                           progress=not args.no_progress)
@@ -295,7 +289,7 @@ def main(argv=None) -> int:
                                                            "source_cut")}
     print(f"extract {extractor.spec.name}: {counts['documents']} documents -> {args.out}; {counts.get('ok', 0)} read by "
           f"the model ({counts['generated']} in this run; {counts['source_cut']} cut at the model's "
-          f"{model.hub.task.max_source_positions} source tokens), {counts.get('parsed', 0)} parsed"
+          f"{model.max_source_positions} source tokens), {counts.get('parsed', 0)} parsed"
           + "".join(f", {n} {status}" for status, n in others.items()), file=sys.stderr)
     return 0
 

@@ -6,7 +6,7 @@ does what the dataset's `infer.sh` does: picks the checkpoint (the average of
 the last 5 epoch checkpoints, written as CHECKPOINT_DIR/checkpoint_avg.pt if
 absent; HoC: checkpoint_last.pt), generates greedily for every source of the
 split with the original's length limit (the whole sequence within the model's
-positions), writes each whole sequence as the original does
+positions; on fairseq's generator, or `--engine ctranslate2|openvino`), writes each whole sequence as the original does
 (`generate_CHECKPOINT`), removes the BPE and detokenizes it (`.detok`),
 decodes it (`.detok.extracted.jsonl`, and the original's own file:
 `.PubTator`, `.json` or `.txt`) and scores it (`.scores.json`; on stdout what
@@ -28,7 +28,7 @@ from biogpt_fairseq.downstream import DECODERS
 from biogpt_fairseq.downstream import manifest as manifest_file
 from biogpt_fairseq.downstream.evaluate import write_scorer_files
 from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
-from biogpt_fairseq.runtime.precision import DTYPES
+from biogpt_fairseq.engines import DTYPES, ENGINES
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 ORIGINAL_MAX_TOKENS = 12000  # inference.py's batches
@@ -60,37 +60,20 @@ def choose_checkpoint(directory: Path, spec, checkpoint: str = None) -> Path:
     return path
 
 
-def sources(model, data_bin: Path, split: str) -> list:
-    """The split's binarized sources, in order (what the original encodes from its BPE'd .x file)."""
-    from fairseq.data import data_utils
-
-    task = model.hub.task
-    prefix = data_bin / f"{split}.{task.args.source_lang}-{task.args.target_lang}.{task.args.source_lang}"
-    dataset = data_utils.load_indexed_dataset(str(prefix), task.dictionary)
-    if dataset is None:
-        raise UserError(f"{prefix}.{{bin,idx}}: no such split in {data_bin}")
-    return [dataset[i] for i in range(len(dataset))]
-
-
 def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
           beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
-          data: str = None, max_new_tokens: int = None, dtype: str = "fp32") -> dict:
+          data: str = None, max_new_tokens: int = None, dtype: str = "fp32", engine: str = "fairseq") -> dict:
     from biogpt_fairseq.api import BioGPT
 
     manifest = manifest_file.read(data_bin)
     spec = manifest_file.spec(manifest)
     path = choose_checkpoint(checkpoint_dir, spec, checkpoint)
-    model = BioGPT.from_pretrained(path, data=str(data_bin), dtype=dtype)
+    model = BioGPT.from_pretrained(path, data=str(data_bin), dtype=dtype, engine=engine,
+                                   device="cpu" if cpu else None, max_tokens=ORIGINAL_MAX_TOKENS)
     manifest_file.agree("the data's dataset", manifest["dataset"], model.dataset, path)
-    if not cpu:
-        import torch
-
-        if torch.cuda.is_available():
-            model.to("cuda")
-    model.hub.cfg.dataset.max_tokens, model.hub.cfg.dataset.batch_size = ORIGINAL_MAX_TOKENS, None
-    allowed = spec.constraint_text(manifest["variant"]) if constrained else None
-    lines = model.complete_tokens(sources(model, data_bin, split), beam=beam, bpe=False, allowed_text=allowed,
-                                  max_new_tokens=max_new_tokens)
+    constraint = {"allowed_text": spec.constraint_text(manifest["variant"])} if constrained else {}
+    lines = model.complete_tokens(model.engine.split_sources(data_bin, split), beam=beam, bpe=False,
+                                  max_new_tokens=max_new_tokens, **constraint)
     out = Path(out or checkpoint_dir)
     generated = out / f"generate_{path.name}"
     lines = [line.replace("@@ ", "") for line in lines]  # as the original's `sed -i "s/@@ //g"` leaves it
@@ -139,14 +122,17 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int,
                         help="at most N generated tokens (default: the original's limit, the whole sequence within "
                              "the model's positions)")
+    parser.add_argument("--engine", default="fairseq", choices=ENGINES,
+                        help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                        help="precision of generation: fp32 (default, the original's), bf16 or int8 "
-                             "(int8 weights, fp32 activations; README's differences from the original)")
+                        help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
+                             "(int8 weights, fp32 activations) or int4 (OpenVINO); README's differences from the "
+                             "original")
     parser.add_argument("--cpu", action="store_true", help="decode on the CPU even where a GPU is available")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
     infer(Path(args.checkpoint_dir), Path(args.data_bin), args.split, args.out and Path(args.out), args.checkpoint,
-          args.beam, args.decoder, args.constrained, args.cpu, args.data, args.max_new_tokens, args.dtype)
+          args.beam, args.decoder, args.constrained, args.cpu, args.data, args.max_new_tokens, args.dtype, args.engine)
     return 0
 
 

@@ -16,11 +16,11 @@ Measured effect of both: README's "Differences from the original" and bench/RESU
 from typing import Iterable
 
 # Each option's name, and the torch dtype its activations run in.
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "int8": "float32"}
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "float32"}
 
 
 def torch_dtype(dtype: str):
-    """The torch dtype of an option's activations ("fp32", "bf16" or "int8")."""
+    """The torch dtype of an option's activations ("fp32", "bf16", "fp16" or "int8")."""
     import torch
 
     if dtype not in DTYPES:

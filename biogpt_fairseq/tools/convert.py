@@ -2,6 +2,8 @@
 
     python -m biogpt_fairseq.tools.convert to-hf CHECKPOINT.pt [--data DIR_WITH_DICT] [--bpe-codes CODES] --out OUT_DIR
     python -m biogpt_fairseq.tools.convert from-hf HF_DIR --out DIR
+    python -m biogpt_fairseq.tools.convert to-ctranslate2 MODEL [--dtype fp32|int8|fp16|bf16] [--out DIR]
+    python -m biogpt_fairseq.tools.convert to-openvino MODEL [--dtype fp32|int8|int4] [--out DIR]
 
 to-hf writes config.json, model.safetensors, vocab.json, merges.txt and the
 tokenizer config, which `BioGptForCausalLM.from_pretrained(OUT_DIR)` and
@@ -16,12 +18,18 @@ The two systems are the same network: fairseq's pre-LayerNorm transformer_lm
 with learned positions offset by padding_idx + 1 = 2, scaled and tied
 embeddings, and HF's BioGpt, whose position table has the same offset of 2.
 Only the parameter names differ ("decoder." vs "biogpt.").
+
+to-ctranslate2 and to-openvino make what `--engine ctranslate2` / `openvino`
+(biogpt_fairseq.engines) otherwise make on first use: by default beside the
+checkpoint, under a key of its content and the precision, where the engine
+finds it.
 """
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -135,21 +143,29 @@ def fairseq_state_dict(hf_state: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
     return state
 
 
+def check_biogpt_shape(model_cfg):
+    """Refuse a fairseq transformer_lm that is not BioGPT's network (what HF's BioGpt and the engines'
+    conversions express); return a getter of the config's options."""
+    get = (lambda k, d=None: model_cfg.get(k, d)) if hasattr(model_cfg, "get") else \
+        (lambda k, d=None: getattr(model_cfg, k, d))
+    if not get("share_decoder_input_output_embed", True):
+        raise UserError("the model's output projection is not tied to its embeddings, as BioGPT's are")
+    for option, needed in REQUIRED_SHAPE:
+        value = get(option, needed)
+        if (value or None) != (needed or None):  # None, False, 0 and an empty list all mean "off"
+            raise UserError(f"the model has {option}={value!r}; BioGPT's network has {needed!r}")
+    width = get("decoder_embed_dim")
+    if get("decoder_input_dim", width) != width or get("decoder_output_dim", width) != width:
+        raise UserError("the model projects its input or output to another width: BioGPT's does not")
+    return get
+
+
 def hf_config(model_cfg, vocab_size: int):
     """A `transformers.BioGptConfig` for a fairseq transformer_lm model config."""
     from transformers import BioGptConfig
 
-    get = (lambda k, d=None: model_cfg.get(k, d)) if hasattr(model_cfg, "get") else \
-        (lambda k, d=None: getattr(model_cfg, k, d))
-    if not get("share_decoder_input_output_embed", True):
-        raise UserError("the model's output projection is not tied to its embeddings: HF's BioGpt ties them")
-    for option, needed in REQUIRED_SHAPE:
-        value = get(option, needed)
-        if (value or None) != (needed or None):  # None, False, 0 and an empty list all mean "off"
-            raise UserError(f"the model has {option}={value!r}; HF's BioGpt needs {needed!r}")
+    get = check_biogpt_shape(model_cfg)
     width = get("decoder_embed_dim")
-    if get("decoder_input_dim", width) != width or get("decoder_output_dim", width) != width:
-        raise UserError("the model projects its input or output to another width: HF's BioGpt cannot")
     return BioGptConfig(
         vocab_size=vocab_size, hidden_size=width, num_hidden_layers=get("decoder_layers"),
         num_attention_heads=get("decoder_attention_heads"), intermediate_size=get("decoder_ffn_embed_dim"),
@@ -314,6 +330,20 @@ def from_hf(hf_dir: Path, out: Path) -> Path:
     return out
 
 
+def to_engine(engine: str, model: str, data: Optional[str], dtype: str, out: Optional[str]) -> Path:
+    """Convert for an engine: into `out`, or where the engine looks (kept as is when already there)."""
+    from biogpt_fairseq.engines.base import converted_dir, load_checkpoint
+
+    keep = []
+    checkpoint = load_checkpoint(model, data=data, keep=keep)
+    target = Path(out) if out else converted_dir(checkpoint, engine, dtype)
+    if target.exists():
+        if out:
+            raise UserError(f"{target}: already exists")
+        return target
+    return importlib.import_module(f"biogpt_fairseq.engines.{engine}_engine").convert(checkpoint, target, dtype)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -326,7 +356,20 @@ def main(argv=None) -> int:
     back = commands.add_parser("from-hf", help="Hugging Face directory -> fairseq checkpoint.pt, dict.txt, bpecodes")
     back.add_argument("hf_dir", help="a BioGptForCausalLM directory (config.json, model.safetensors, vocab.json, merges.txt)")
     back.add_argument("--out", required=True, help="output directory")
+    for engine in ("ctranslate2", "openvino"):
+        fast = commands.add_parser(f"to-{engine}", help=f"fairseq checkpoint or HF directory -> {engine}'s model "
+                                                        "directory, where the engine looks for it")
+        fast.add_argument("model", help="a fairseq checkpoint, its directory, or a Hugging Face directory")
+        fast.add_argument("--data", help="where the model's dictionary and BPE codes are (default: beside it)")
+        fast.add_argument("--dtype", default="fp32", choices=["fp32", "int8"] + (["int4"] if engine == "openvino"
+                                                                                 else ["fp16", "bf16"]),
+                          help="the precision the weights are stored in (default fp32)")
+        fast.add_argument("--out", help="another directory (default: beside the checkpoint, under a key of its "
+                                        "content and the precision, where --engine finds it)")
     args = parser.parse_args(argv)
+    if args.command in ("to-ctranslate2", "to-openvino"):
+        print(f"wrote {to_engine(args.command[3:], args.model, args.data, args.dtype, args.out)}", file=sys.stderr)
+        return 0
     if args.command == "to-hf":
         data = Path(args.data) if args.data else Path(args.checkpoint).parent
         codes = Path(args.bpe_codes) if args.bpe_codes else (data.parent if data.is_file() else data) / "bpecodes"

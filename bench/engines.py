@@ -1,0 +1,166 @@
+"""The generation engines: each engine and precision through our interface, against the same engine driven
+directly through its own API, and against Hugging Face's fp32 `generate`, interleaved in one process.
+
+    .venv/bin/python bench/engines.py [--layers 24 --width 1024] [--pairs 3]
+        [--modes greedy1 greedy16 beam5 abstracts16] [--systems ctranslate2:int8 openvino:int8 ...]
+    .venv/bin/python bench/engines.py --large --modes greedy1 --pairs 1     (BioGPT-Large's shape)
+
+The model is bench/generation.py's: BioGPT's shape with the released vocabulary and random weights,
+one Hugging Face directory that every system loads (ours through `BioGPT.from_pretrained(HF_DIR,
+engine=, dtype=)`, which converts it once and keeps the conversion). Prompts are 32 tokens of real
+abstracts, 64 new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of about the median length,
+32 new tokens each (the extraction setting). Figures are new tokens per second (each system counts
+the tokens it generated); "interface / direct" is our engine's figure over the same engine's own API
+on the same converted model; greedy tokens of every system are checked against ours on the fairseq
+engine. Memory: the resident memory a system's run adds at its peak (sampled every 5 ms) to the
+process. The batch-1 limit of a precision is its weights' bytes a token over this machine's read
+bandwidth (bench/generation.py's measure).
+"""
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generation import ABSTRACT_NEW, MODES, NEW, PROMPT, abstracts, build_pair, streaming_bandwidth  # noqa: E402
+from interleave import interleaved  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SYSTEMS = ["ctranslate2:fp32", "ctranslate2:int8", "openvino:fp32", "openvino:int8", "openvino:int4"]
+WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+
+
+def peak_rss_added(run) -> float:
+    """MiB of resident memory `run()` adds at its peak."""
+    import psutil
+
+    process, peak, done = psutil.Process(), [0], threading.Event()
+    base = process.memory_info().rss
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run()
+    finally:
+        done.set()
+        sampler.join()
+    return max(0, peak[0] - base) / 2**20
+
+
+def sources_for(ours, data: Path, mode: str) -> list:
+    """The mode's sources as our interface takes them (token ids ending with eos)."""
+    eos = torch.tensor([ours.engine.dictionary.eos()])
+    if mode == "abstracts16":
+        return [torch.cat([s, eos]) for s in abstracts(ours, data, 16)]
+    import json
+
+    documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text()).values()
+    rows = [ours.engine.encode(d["title"] + " " + d["abstract"])[:PROMPT] for d in documents]
+    size = MODES[mode][1]
+    return [torch.cat([r, eos]) for r in rows if len(r) == PROMPT][:size]
+
+
+def interface_run(model, sources, beam, new):
+    def run():
+        completions = model.engine.generate(sources, beam=beam, max_new_tokens=new)
+        return sum(len(c.tokens) for c in completions)
+    return run
+
+
+def direct_run(model, sources, beam, new):
+    """The same engine and converted model through its own API, asked for what our interface asks."""
+    engine = model.engine
+    prefixes = [engine.prefix(s) for s in sources]
+    if engine.name == "ctranslate2":
+        start = [[engine.symbols[i] for i in p.tolist()] for p in prefixes]
+
+        def run():
+            results = engine.generator.generate_batch(start, max_length=new, beam_size=beam,
+                                                      include_prompt_in_result=False, suppress_sequences=[["<blank>"]])
+            return sum(len(r.sequences_ids[0]) for r in results)
+        return run
+    ids, mask = engine._padded([p.tolist() for p in prefixes])
+
+    def run():
+        output = engine.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, num_beams=beam,
+                                       do_sample=False, eos_token_id=engine.dictionary.eos(),
+                                       pad_token_id=engine.dictionary.pad())
+        generated = output[:, ids.size(1):]
+        return int((generated != engine.dictionary.pad()).sum())
+    return run
+
+
+def hf_run(hf, sources, beam, new, pad):
+    rows = [s[:-1].tolist() for s in sources]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + [2] + r for r in rows])  # (HF's BioGPT starts with </s>)
+    mask = (ids != pad).long()
+
+    def run():
+        with torch.no_grad():
+            output = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, num_beams=beam,
+                                 do_sample=False, eos_token_id=2, pad_token_id=pad)
+        return int((output[:, ids.size(1):] != pad).sum())
+    return run
+
+
+def main() -> None:
+    from biogpt_fairseq import BioGPT
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=24)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--large", action="store_true", help="BioGPT-Large's shape and vocabulary")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--systems", nargs="+", default=SYSTEMS, help="ENGINE:DTYPE, e.g. ctranslate2:int8")
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    args = parser.parse_args()
+    if args.large:
+        args.layers, args.width = 48, 1600
+    data = Path(args.data)
+    warnings.filterwarnings("ignore")
+    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
+        reference, hf = build_pair(data, args.layers, args.width, Path(tmp),
+                                   vocabulary="biogpt-large" if args.large else "biogpt")
+        bandwidth = streaming_bandwidth()
+        parameters = sum(p.numel() for p in hf.parameters())
+        print(f"# {args.layers} x {args.width}, {parameters / 1e6:.0f}M parameters; read bandwidth "
+              f"{bandwidth / 1e9:.1f} GB/s; torch threads {torch.get_num_threads()}", flush=True)
+        for system in args.systems:
+            engine, dtype = system.split(":")
+            loaded = time.perf_counter()
+            model = BioGPT.from_pretrained(Path(tmp) / "hf", engine=engine, dtype=dtype, batch_size=64)
+            print(f"## {system}: loaded (converted on first use) in {time.perf_counter() - loaded:.1f} s; "
+                  f"batch-1 limit {bandwidth / (parameters * WEIGHT_BYTES[dtype]):.1f} tok/s", flush=True)
+            for mode in args.modes:
+                _, _, beam = MODES[mode]
+                new = ABSTRACT_NEW if mode == "abstracts16" else NEW
+                sources = sources_for(reference, data, mode)
+                ours = interface_run(model, sources, beam, new)
+                if beam == 1 and dtype == "fp32":
+                    expected = [c.tokens.tolist() for c in reference.engine.generate(sources, max_new_tokens=new)]
+                    got = [c.tokens.tolist() for c in model.engine.generate(sources, max_new_tokens=new)]
+                    agree = sum(e == g for e, g in zip(expected, got))
+                    print(f"{system} {mode}: greedy tokens as the fairseq engine's on {agree} of {len(got)}")
+                direct = interleaved(ours, direct_run(model, sources, beam, new), args.pairs)
+                versus_hf = interleaved(ours, hf_run(hf, sources, beam, new, 1), args.pairs)
+                memory = peak_rss_added(ours)
+                print(f"{system} {mode}: {direct['ours']:.1f} tok/s; interface / direct {direct['ratio']:.3f} "
+                      f"(min {direct['ratio_min']:.3f}, max {direct['ratio_max']:.3f}); x HF fp32 "
+                      f"{versus_hf['ratio']:.2f} (HF {versus_hf['peer']:.1f} tok/s); +{memory:.0f} MiB", flush=True)
+            del model
+
+
+if __name__ == "__main__":
+    main()

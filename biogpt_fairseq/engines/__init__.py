@@ -1,0 +1,43 @@
+"""Generation engines: one interface (`base.Engine`), several ways to run the network behind it.
+
+Every engine takes its text side from the checkpoint's fairseq task, so all of them read and write
+text alike: Moses and BPE, the dictionary, the prompt layout (the source cut at the task's
+max_source_positions, then the prompt) and the original's length limit. They differ in what runs
+the network:
+
+- `fairseq` (the default): fairseq's generator, `BioGPTSequenceGenerator`; the original's engine,
+  what fairseq-generate runs, and the reference the others are tested against;
+- `ctranslate2`: CTranslate2's `Generator` on a converted model (CPU and CUDA);
+- `openvino`: optimum-intel's `OVModelForCausalLM` on an export of the Hugging Face conversion (CPU).
+
+A converted model is made on first use and kept beside the checkpoint under a key of the
+checkpoint's content and the precision (`base.converted_dir`), so a changed checkpoint is never
+served from a stale conversion; `biogpt-convert to-ctranslate2` / `to-openvino` make them explicitly.
+(torch and the engines' packages are imported where used: the command-line tools list the choices
+without them.)
+"""
+ENGINES = ("fairseq", "ctranslate2", "openvino")
+# One meaning for every engine: the weights' and the activations' precision (README's differences).
+DTYPES = {
+    "fp32": "fp32 weights and activations (the original's)",
+    "bf16": "bf16 weights and activations",
+    "fp16": "fp16 weights and activations (CUDA)",
+    "int8": "int8 weights of the linear maps, fp32 activations",
+    "int4": "int4 weights of the linear maps, fp32 activations (OpenVINO)",
+}
+
+
+def engine_class(name: str):
+    """The class of the engine called `name`."""
+    from biogpt_fairseq.textio import UserError
+
+    if name == "fairseq":
+        from biogpt_fairseq.engines.fairseq_engine import FairseqEngine
+        return FairseqEngine
+    if name == "ctranslate2":
+        from biogpt_fairseq.engines.ctranslate2_engine import CTranslate2Engine
+        return CTranslate2Engine
+    if name == "openvino":
+        from biogpt_fairseq.engines.openvino_engine import OpenVINOEngine
+        return OpenVINOEngine
+    raise UserError(f"unknown engine {name!r}: choose from {', '.join(ENGINES)}")

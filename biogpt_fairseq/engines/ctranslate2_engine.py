@@ -1,0 +1,110 @@
+"""The CTranslate2 engine: CTranslate2's `Generator` on a conversion of the fairseq checkpoint.
+
+CTranslate2's own fairseq converter refuses `transformer_lm_prompt` checkpoints and it has no loader
+for Hugging Face's BioGpt, so the model is built through its spec API: a pre-LayerNorm decoder with
+GELU, learned positions (offset by padding_idx + 1, as fairseq's) and scaled, tied embeddings, the
+fairseq decoder's tensors set by CTranslate2's own fairseq helpers. The vocabulary is the task's
+dictionary (prompt tokens and `<seqsep>` included, as ordinary entries).
+
+Greedy decoding is fairseq's: the prompted prefix forced, padding never generated, the same length
+limit. Beam search asks CTranslate2 for its `beam` hypotheses and ranks them as fairseq does: by the
+mean log-probability of the whole sequence, the prefix's tokens and the final eos included (forced
+at the length limit), scored by CTranslate2 itself (`score_batch`). CTranslate2 alone ranks by the
+generated tokens' and leaves out a forced eos, which picks another hypothesis on some prompts.
+"""
+import shutil
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from biogpt_fairseq.engines.base import Checkpoint, Engine, build_model, converted_dir
+
+COMPUTE_TYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "int8_float32"}
+PAD = "<blank>"  # CTranslate2's name for the padding entry (fairseq's <pad>)
+
+
+def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
+    """Write CTranslate2's model directory for a fairseq BioGPT checkpoint, its weights stored in `dtype`."""
+    from ctranslate2.converters import Converter
+    from ctranslate2.converters.fairseq import set_transformer_decoder
+    from ctranslate2.specs import common_spec, transformer_spec
+
+    from biogpt_fairseq.tools.convert import check_biogpt_shape
+
+    model = build_model(checkpoint).float()
+    cfg = checkpoint.state["cfg"].model
+    check_biogpt_shape(cfg)
+    spec = transformer_spec.TransformerDecoderModelSpec.from_config(
+        cfg.decoder_layers, cfg.decoder_attention_heads, pre_norm=True, activation=common_spec.Activation.GELU)
+    with torch.no_grad():
+        set_transformer_decoder(spec.decoder, model.decoder, with_encoder_attention=False)
+    spec.register_vocabulary([PAD if s == "<pad>" else s for s in checkpoint.task.target_dictionary.symbols])
+    spec.config.bos_token = spec.config.eos_token  # fairseq's language models start from eos
+
+    class SpecConverter(Converter):
+        def _load(self):
+            return spec
+
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    SpecConverter().convert(str(partial), quantization=COMPUTE_TYPES[dtype], force=True)
+    partial.rename(out)
+    return out
+
+
+class CTranslate2Engine(Engine):
+    name = "ctranslate2"
+
+    def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None):
+        import ctranslate2
+
+        super().__init__(checkpoint, dtype, device, max_tokens, batch_size)
+        self.model_dir = converted_dir(checkpoint, self.name, self.dtype)
+        if not self.model_dir.is_dir():
+            convert(checkpoint, self.model_dir, self.dtype)
+        self.generator = ctranslate2.Generator(
+            str(self.model_dir), device=self.device.type, compute_type=COMPUTE_TYPES[self.dtype],
+            inter_threads=1, intra_threads=threads or torch.get_num_threads())
+        self.symbols = [PAD if s == "<pad>" else s for s in self.dictionary.symbols]
+        self.ids = {s: i for i, s in enumerate(self.symbols)}
+
+    @classmethod
+    def runs_in(cls, dtype: str, device_type: str) -> str:
+        import ctranslate2
+
+        supported = ctranslate2.get_supported_compute_types(device_type)
+        cls.DTYPES_RUN = {device_type: {d: d if COMPUTE_TYPES[d] in supported else "fp32" for d in COMPUTE_TYPES}}
+        return super().runs_in(dtype, device_type)
+
+    def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
+        start = [[self.symbols[i] for i in p.tolist()] for p in prefixes]
+        limit = min(new_tokens)
+        results = self.generator.generate_batch(
+            start, max_length=limit, beam_size=beam, num_hypotheses=beam, include_prompt_in_result=False,
+            return_scores=True, return_end_token=True, suppress_sequences=[[PAD]], end_token=self.symbols[2])
+        completed = []
+        for index, result in enumerate(results):
+            if beam > 1:
+                best = self._fairseq_best(start[index], result.sequences)
+            else:
+                best = (result.sequences[0], result.scores[0])
+            tokens, score = best
+            ended = tokens[-1:] == [self.symbols[self.dictionary.eos()]]
+            if not ended and len(tokens) < new_tokens[index]:  # stopped at the batch's limit, not its own
+                completed.append(self._complete([prefixes[index]], beam, [new_tokens[index]])[0])
+                continue
+            ids = [self.ids[t] for t in (tokens[:-1] if ended else tokens)]
+            completed.append((torch.tensor(ids, dtype=torch.long), float(score)))
+        return completed
+
+    def _fairseq_best(self, start: List[str], hypotheses: List[List[str]]) -> tuple:
+        """The hypothesis fairseq's beam search would return: the best mean log-probability of the whole
+        sequence after the leading eos (a final eos included, as fairseq forces one at the limit)."""
+        eos = self.symbols[self.dictionary.eos()]
+        sequences = [start + (h if h[-1:] == [eos] else h + [eos]) for h in hypotheses]
+        scored = self.generator.score_batch(sequences)
+        means = [sum(s.log_probs) / len(s.log_probs) for s in scored]
+        best = max(range(len(hypotheses)), key=lambda i: means[i])
+        return hypotheses[best], means[best]

@@ -1,0 +1,123 @@
+"""The OpenVINO engine: optimum-intel's `OVModelForCausalLM` on an export of the Hugging Face conversion.
+
+The fairseq checkpoint is converted as `biogpt-convert to-hf` does (HF's BioGpt is the same network),
+then exported by optimum-intel, its linear maps' weights compressed by NNCF for int8 and int4. On
+CPUs with AMX or AVX-512 BF16 OpenVINO computes in bf16 unless told otherwise: the precision hint
+is f32 for fp32, int8 and int4 (their activations fp32, as our dtypes mean) and bf16 for bf16.
+
+Batches are left-padded (HF's BioGpt counts positions from the attention mask, so padding moves
+no position); greedy decoding bans padding, as fairseq's generator does. Beam search asks for the
+`beam` best hypotheses and ranks them as fairseq does (the mean log-probability of the whole
+sequence, a final eos included), scored by the exported model itself.
+"""
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from biogpt_fairseq.engines.base import Checkpoint, Engine, converted_dir
+
+PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int4": "f32"}
+WEIGHT_BITS = {"int8": 8, "int4": 4}
+
+
+def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
+    """Write optimum-intel's OpenVINO directory for a fairseq BioGPT checkpoint (weights compressed to
+    int8 or int4 for those dtypes)."""
+    from optimum.intel import OVModelForCausalLM, OVWeightQuantizationConfig
+
+    from biogpt_fairseq.tools.convert import to_hf
+
+    cfg = checkpoint.state["cfg"]
+    # (the exporter logs its whole traced graph at DEBUG, where fairseq's hydra leaves the root logger)
+    logging.getLogger("openvino").setLevel(logging.ERROR)
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="biogpt-to-openvino-") as hf_dir:
+        to_hf(checkpoint.path, Path(cfg.task.data), Path(cfg.bpe.bpe_codes), Path(hf_dir))
+        quantization = None
+        if dtype in WEIGHT_BITS:  # int8 per output channel; int4 in NNCF's groups of 128 (smaller where a width is)
+            quantization = OVWeightQuantizationConfig(bits=WEIGHT_BITS[dtype], sym=dtype == "int4",
+                                                      group_size=-1 if dtype == "int8" else 128, ratio=1.0,
+                                                      group_size_fallback="adjust")
+        model = OVModelForCausalLM.from_pretrained(hf_dir, export=True, compile=False, load_in_8bit=False,
+                                                   quantization_config=quantization)
+        partial = out.with_name(out.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+    partial.rename(out)
+    return out
+
+
+class OpenVINOEngine(Engine):
+    name = "openvino"
+    DTYPES_RUN = {"cpu": {"fp32": "fp32", "bf16": "bf16", "int8": "int8", "int4": "int4"}}
+
+    def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None):
+        from optimum.intel import OVModelForCausalLM
+
+        super().__init__(checkpoint, dtype, device or "cpu", max_tokens, batch_size)
+        self.model_dir = converted_dir(checkpoint, self.name, self.dtype)
+        if not self.model_dir.is_dir():
+            convert(checkpoint, self.model_dir, self.dtype)
+        config = {"INFERENCE_PRECISION_HINT": PRECISION_HINT[self.dtype], "NUM_STREAMS": "1",
+                  "INFERENCE_NUM_THREADS": str(threads or torch.get_num_threads())}
+        self.model = OVModelForCausalLM.from_pretrained(self.model_dir, ov_config=config, device="CPU")
+
+    @classmethod
+    def runs_in(cls, dtype: str, device_type: str) -> str:
+        if dtype == "bf16":
+            import openvino
+
+            if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+                cls.DTYPES_RUN = {"cpu": {**cls.DTYPES_RUN["cpu"], "bf16": "fp32"}}
+        return super().runs_in(dtype, device_type)
+
+    def _padded(self, sequences: List[List[int]]):
+        width = max(len(s) for s in sequences)
+        pad = self.dictionary.pad()
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
+        return ids, mask
+
+    def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
+        eos, pad = self.dictionary.eos(), self.dictionary.pad()
+        ids, mask = self._padded([p.tolist() for p in prefixes])
+        limit = min(new_tokens)
+        output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=limit, min_new_tokens=0,
+                                     num_beams=beam, num_return_sequences=beam, do_sample=False, eos_token_id=eos,
+                                     pad_token_id=pad, suppress_tokens=[pad], length_penalty=1.0,
+                                     early_stopping=False, output_scores=True, return_dict_in_generate=True)
+        generated = output.sequences[:, ids.size(1):]
+        step_scores = torch.stack(output.scores, 1).float().log_softmax(-1).gather(-1, generated[..., None])[..., 0]
+        generated = generated.view(len(prefixes), beam, -1).tolist()
+        completed = []
+        for index, hypotheses in enumerate(generated):
+            hypotheses = [h[:h.index(eos) + 1] if eos in h else h for h in hypotheses]
+            if beam > 1:
+                tokens, score = self._fairseq_best(prefixes[index].tolist(), hypotheses)
+            else:  # greedy: the mean log-probability of the generated tokens
+                tokens, score = hypotheses[0], step_scores[index, :len(hypotheses[0])].mean().item()
+            ended = tokens[-1:] == [eos]
+            if not ended and len(tokens) < new_tokens[index]:  # stopped at the batch's limit, not its own
+                completed.append(self._complete([prefixes[index]], beam, [new_tokens[index]])[0])
+                continue
+            completed.append((torch.tensor(tokens[:-1] if ended else tokens, dtype=torch.long), float(score)))
+        return completed
+
+    def _fairseq_best(self, prefix: List[int], hypotheses: List[List[int]]) -> tuple:
+        """The hypothesis fairseq's beam search would return: the best mean log-probability of the whole
+        sequence after the leading eos (a final eos included, as fairseq forces one at the limit)."""
+        eos = self.dictionary.eos()
+        sequences = [prefix + (h if h[-1:] == [eos] else h + [eos]) for h in hypotheses]
+        means = []
+        for sequence in sequences:  # one at a time: the exported model's state holds one batch
+            ids = torch.tensor([sequence])
+            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1].float()
+            scores = logits.log_softmax(-1).gather(-1, ids[0, 1:, None])
+            means.append(scores.mean().item())
+        best = max(range(len(hypotheses)), key=lambda i: means[i])
+        return hypotheses[best], means[best]
