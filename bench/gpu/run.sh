@@ -50,7 +50,7 @@ started=$(date +%s)
 : >"$WORK/details/steps.tsv"
 # The whole script ends within $BUDGET seconds (the device call's timeout_s less a margin), so that
 # summary.json and details.tar.gz are written: a step gets its own limit or what is left, if less.
-BUDGET=${BUDGET:-540}
+BUDGET=${BUDGET:-560}
 step() {  # step NAME SECONDS FUNCTION: run it under a time limit, log to $OUT/NAME.log
   local name=$1 limit=$(($2 * ${LIMIT_SCALE:-1})) fn=$3 begin rc left  # (LIMIT_SCALE: a slow rehearsal's)
   # STEPS="install finetune ...": only those (a rerun after a fix; finetune needs pretrain_tiny's checkpoint)
@@ -202,8 +202,8 @@ export FULL_MODEL_STR="${FULL_MODEL[*]:-}" GEN_ARGS_STR="${GEN_ARGS[*]:-}" FT_EX
 step tests 90 tests
 step pretrain_tiny 100 pretrain_tiny
 step pretrain_full 120 pretrain_full
-step finetune 150 finetune
-step generation 180 generation
+step finetune 200 finetune
+step generation 170 generation
 
 cp "$WORK"/hydra_*.log "$WORK/details/" 2>/dev/null || true
 "$PY" bench/gpu/summarize.py "$OUT" "$WORK/details" --device "$DEVICE" --scale "$SCALE" || echo "summarize failed"
