@@ -56,7 +56,7 @@ class ChunkedCrossEntropyCriterion(CrossEntropyCriterion):
         if not reduce or projection is None or getattr(decoder, "adaptive_softmax", None) is not None:
             return super().forward(model, sample, reduce=reduce)
         with contextlib.ExitStack() as scope:  # both restored when the loss is made
-            if self.keep_freed_memory:
+            if self.keep_freed_memory and projection.weight.device.type == "cpu":  # glibc's: the CPU's heap
                 scope.enter_context(glibc_memory.kept_freed_memory())
             with onednn.linear_maps():  # the layers' products too, where they are fp32 on CPU
                 features, extra = model(**sample["net_input"], features_only=True)
