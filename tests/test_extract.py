@@ -12,42 +12,9 @@ import bioc.biocjson
 import bioc.biocxml
 import bioc.pubtator
 import pytest
-from conftest import BIN, REPO, TINY_MODEL, run_tool
+from conftest import BIN, NEW_LABELS, REPO, run_tool
 
 from biogpt_fairseq.textio import UserError
-
-# DDI's interactions under labels the model has never seen
-NEW_LABELS = {"advise": "precaution", "effect": "effect modification", "mechanism": "pharmacokinetic change",
-              "int": "unspecified interaction"}
-MAX_SOURCE = 64  # source tokens the tiny model reads: keeps its generation quick
-
-
-@pytest.fixture(scope="session")
-def custom_model(tiny_corpus, tiny_pretrained, tmp_path_factory, data):
-    """A custom JSON-lines relation dataset (DDI's documents, new labels), built, binarized and fine-tuned
-    for a few updates: (its data-bin, its checkpoint directory, the dataset folder)."""
-    root = tmp_path_factory.mktemp("custom_relations")
-    for split in ("train", "valid", "test"):
-        records = json.loads((data / "DDI" / "raw" / f"{split}.json").read_text())
-        with open(root / f"{split}.jsonl", "w", encoding="utf-8") as out:
-            for doc_id, record in list(records.items())[: 120 if split == "train" else None]:
-                relations = [{"head": t["drug"], "relation": NEW_LABELS[t["interaction"]], "tail": t["target"]}
-                             for t in record["triples"] or []]
-                out.write(json.dumps({"id": doc_id, "text": record["abstract"], "relations": relations}) + "\n")
-    (root / "interactions.yaml").write_text(
-        "name: drug-interactions\nkind: relations\ntemplate: rel-is\n"
-        "files: {train: train.jsonl, valid: valid.jsonl, test: test.jsonl}\n")
-    run_tool(REPO / "preprocess" / "finetune.sh", root / "interactions.yaml", root / "built",
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    data_bin = root / "built" / "data-bin"
-    run_tool("fairseq-hydra-train", "--config-dir", REPO / "hydra_configs", "--config-name", "finetune",
-             "finetune=tiny_cpu", f"task.data={data_bin}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
-             f"checkpoint.finetune_from_model={tiny_pretrained}", f"checkpoint.save_dir={root / 'ckpt'}",
-             "optimization.max_update=4", f"task.max_source_positions={MAX_SOURCE}",
-             *[f"model.{k[2:].replace('-', '_')}={v}" for k, v in zip(TINY_MODEL[::2], TINY_MODEL[1::2])],
-             f"hydra.job_logging.handlers.file.filename={root}/hydra_train.log", cwd=root)
-    return data_bin, root / "ckpt", root
-
 
 def test_a_custom_dataset_from_files_to_scores(custom_model):
     data_bin, checkpoints, root = custom_model

@@ -3,6 +3,9 @@
     biogpt-extract MODEL INPUT --out OUT [--format jsonl|pubtator|bioc-xml|bioc-json]
                    [--input-format text|jsonl|pubtator|bioc-xml|bioc-json|pubmed-xml] [--data-bin DIR]
                    [--decoder original|robust] [--batch-docs 64] [--max-new-tokens N] [--beam 1] [--cpu]
+                   [--engine fairseq|ctranslate2|openvino] [--dtype fp32|bf16|int8]
+    biogpt-extract MODEL INPUT... --out DIR/ [--format F]... [--ray [ADDRESS]] [--workers N]
+                   [--threads-per-worker T] [--gpus-per-worker G] [options as above]
 
 MODEL is a fine-tuned checkpoint or its directory (its dictionary and BPE codes
 beside it, or in --data-bin); the checkpoint says which dataset it was
@@ -22,20 +25,28 @@ renamed) and the journal removed. A killed run started again with the same
 command resumes after its last finished chunk and redoes none before it.
 Decoding is greedy by default with the original's limit (the whole sequence
 within the model's positions); --max-new-tokens caps each answer.
+
+Several inputs (or a glob, an existing directory, an --out ending in '/', or
+--ray) write into a directory: one output per input and format, named after the
+input, and DIR/manifest.json; the same command again skips the files finished
+and redoes those whose input changed. --ray runs the job on Ray Data, locally or
+on a cluster (mining.py says how).
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DECODERS
-from biogpt_fairseq.downstream.infer import ORIGINAL_MAX_TOKENS
+from biogpt_fairseq.downstream.mining import MANIFEST, Job, load_model, run_job
 from biogpt_fairseq.downstream.formats import (
     BINARY_OUTPUT, INPUT_FORMATS, OUTPUT_FORMATS, WRITERS, Document, check_output, detect_format, output_format,
     read_documents, result_row,
 )
+from biogpt_fairseq.engines import ENGINES
 from biogpt_fairseq.runtime.precision import DTYPES
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, run_cli
 
@@ -206,9 +217,40 @@ def _matched(documents: Iterator[Document], rows: Iterator[dict], journal: Path)
         yield document, row
 
 
+def write_outputs(input_path: str, input_format: Optional[str], rows: Iterator[dict], outputs: Dict[str, str],
+                  kind: str, types: Tuple[str, str], journal: Path) -> dict:
+    """Each output ({format: path}) of one input from its documents, read again, and their rows (from
+    `journal`), matched one to one; each written under a temporary name and renamed only when every
+    document of the input has its row. Return the counts."""
+    counts = {"documents": 0, "source_cut": 0}
+    with contextlib.ExitStack() as stack:
+        writers = []
+        for fmt, path in outputs.items():
+            check_output(fmt, kind)
+            handle = stack.enter_context(atomic_output(path, "wb" if fmt in BINARY_OUTPUT else "w"))
+            writers.append(WRITERS[fmt](handle, kind=kind, types=types))
+        documents = read_documents(input_path, input_format)
+        for document, row in _matched(documents, rows, journal):
+            counts["documents"] += 1
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            counts["parsed"] = counts.get("parsed", 0) + row["parsed"]
+            counts["source_cut"] += "source_cut" in row
+            for writer in writers:
+                writer.write(document, row)
+        unmatched = next(documents, None)
+        if unmatched is not None:
+            raise UserError(f"{journal} ends before document {unmatched.index} ({unmatched.id!r}) of the input: "
+                            "the input changed since; remove the journal to start again")
+        for writer in writers:
+            writer.close()
+    return counts
+
+
 def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[str] = None,
-                 input_format: Optional[str] = None, model_path: str = "", progress: bool = True) -> dict:
-    """Extract from every document of `input_path` into `out`, resumable; return the counts."""
+                 input_format: Optional[str] = None, model_path: str = "", progress: bool = True,
+                 also: Optional[Dict[str, str]] = None) -> dict:
+    """Extract from every document of `input_path` into `out`, and into each of `also` ({format:
+    path}) from the same results, resumable; return the counts."""
     from tqdm import tqdm
 
     input_format = input_format or detect_format(input_path)
@@ -216,7 +258,8 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
     check_output(fmt, extractor.spec.kind)
     journal = Path(f"{out}.partial.jsonl")
     wanted = {"journal": JOURNAL_FORMAT, "input": str(Path(input_path).resolve()), "input_format": input_format,
-              "model": model_path, "dataset": extractor.spec.name, "decoder": extractor.decoder,
+              "model": model_path, "engine": extractor.model.engine.name, "dataset": extractor.spec.name,
+              "decoder": extractor.decoder,
               "beam": extractor.beam, "dtype": extractor.model.dtype, "max_new_tokens": extractor.max_new_tokens,
               "batch_docs": extractor.batch_docs}
     done = resume_point(journal, wanted, extractor.batch_docs) if journal.exists() else 0
@@ -239,30 +282,25 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
                 handle.flush()
                 os.fsync(handle.fileno())
             bar.update(1)
-    counts = {"documents": 0, "generated": generated, "resumed_after": done, "source_cut": 0}
-
-    def counted(results):
-        for document, row in results:
-            counts["documents"] += 1
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-            counts["parsed"] = counts.get("parsed", 0) + row["parsed"]
-            counts["source_cut"] += "source_cut" in row
-            yield document, row
-
-    with atomic_output(out, "wb" if fmt in BINARY_OUTPUT else "w") as handle:
-        write_results(handle, counted(_matched(read_documents(input_path, input_format), _journal_records(journal),
-                                               journal)), fmt, extractor)
+    counts = write_outputs(input_path, input_format, _journal_records(journal), {fmt: out, **(also or {})},
+                           extractor.spec.kind, extractor.types, journal)
     journal.unlink()
-    return counts
+    return {**counts, "generated": generated, "resumed_after": done}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a fine-tuned checkpoint, or its directory")
-    parser.add_argument("input", help="the documents (plain text, JSON lines, PubTator, BioC XML/JSON, PubMed XML)")
-    parser.add_argument("--out", required=True, help="the output file")
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)")
-    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the file)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="the documents (plain text, JSON lines, PubTator, BioC XML/JSON, PubMed XML): "
+                             "files or globs")
+    parser.add_argument("--out", required=True,
+                        help="the output file; a directory (one output per input and manifest.json) with several "
+                             "inputs, a glob, --ray, an existing directory or a name ending in '/'")
+    parser.add_argument("--format", action="append", choices=OUTPUT_FORMATS,
+                        help="output format (default: from --out's extension; into a directory, jsonl); into a "
+                             "directory, repeat it for several outputs per input")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from each file)")
     parser.add_argument("--data-bin", help="where the model's dictionary and BPE codes are (default: beside it)")
     parser.add_argument("--decoder", default="original", choices=DECODERS,
                         help="'original': the release's postprocess (default); 'robust': ours")
@@ -270,20 +308,42 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, help="at most N generated tokens per document "
                                                             "(default: the original's limit)")
     parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
+    parser.add_argument("--engine", default="fairseq", choices=ENGINES,
+                        help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
                         help="precision of generation: fp32 (default, the original's), bf16 or int8 "
                              "(int8 weights, fp32 activations; README's differences from the original)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="run on Ray Data: alone, a local Ray instance on this machine's cores; 'auto' or an "
+                             "address, a running cluster's")
+    parser.add_argument("--workers", type=int, default=1, help="with --ray: engines generating at once (default 1)")
+    parser.add_argument("--threads-per-worker", type=int,
+                        help="CPU threads of each engine (default: this machine's cores / workers; on a cluster, 1)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0, help="with --ray: GPUs of each engine")
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
     args = parser.parse_args(argv)
-    input_format = args.input_format or detect_format(args.input)
-    output = args.format or output_format(args.out)
-    from biogpt_fairseq.api import BioGPT
-
-    model = BioGPT.from_pretrained(args.model, data=args.data_bin, dtype=args.dtype,
-                                   device="cpu" if args.cpu else None, max_tokens=ORIGINAL_MAX_TOKENS)
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    job = Job(model=str(Path(args.model).resolve()), data_bin=args.data_bin and str(Path(args.data_bin).resolve()),
+              engine=args.engine, dtype=args.dtype, decoder=args.decoder, beam=args.beam,
+              max_new_tokens=args.max_new_tokens, batch_docs=args.batch_docs,
+              formats=tuple(args.format or ["jsonl"]), input_format=args.input_format,
+              device="cpu" if args.cpu else None)
+    threads = args.threads_per_worker or (1 if args.ray not in (None, "local") else
+                                          max(1, (os.cpu_count() or 1) // args.workers))
+    if _into_directory(args):
+        return _mine(job, args, threads)
+    if args.ray:
+        raise UserError("--ray writes a directory (one output per input, and manifest.json): give --out DIR/")
+    if len(job.formats) > 1:
+        raise UserError("several --format write into a directory: give --out DIR/")
+    input_path = args.inputs[0]
+    input_format = args.input_format or detect_format(input_path)
+    output = args.format[0] if args.format else output_format(args.out)
+    model = load_model(job, threads if args.threads_per_worker else None)
     extractor = Extractor(model, args.decoder, args.beam, args.max_new_tokens, args.batch_docs)
-    counts = extract_file(extractor, args.input, args.out, output, input_format, str(Path(args.model).resolve()),
+    counts = extract_file(extractor, input_path, args.out, output, input_format, job.model,
                           progress=not args.no_progress)
     others = {k: v for k, v in counts.items() if k not in ("documents", "generated", "resumed_after", "ok", "parsed",
                                                            "source_cut")}
@@ -292,6 +352,32 @@ def main(argv=None) -> int:
           f"{model.max_source_positions} source tokens), {counts.get('parsed', 0)} parsed"
           + "".join(f", {n} {status}" for status, n in others.items()), file=sys.stderr)
     return 0
+
+
+def _into_directory(args) -> bool:
+    """Whether --out is a directory: several inputs or a glob, --ray, an existing directory, or a trailing '/'."""
+    import glob
+
+    return (len(args.inputs) > 1 or any(glob.has_magic(p) and not os.path.exists(p) for p in args.inputs)
+            or args.out.endswith(("/", os.sep)) or os.path.isdir(args.out)
+            or (args.ray is not None and not Path(args.out).suffix))
+
+
+def _mine(job, args, threads: int) -> int:
+    """Many inputs into a directory: run the job, then say per file what it wrote, or why not."""
+    files = run_job(job, args.inputs, args.out, args.ray, args.workers, threads, args.gpus_per_worker,
+                    progress=not args.no_progress)
+    failed = {path: entry["error"] for path, entry in files.items() if "error" in entry}
+    for path, entry in files.items():
+        if path not in failed:
+            statuses = ", ".join(f"{n} {status}" for status, n in entry["statuses"].items())
+            print(f"  {entry['documents']} documents ({statuses}) -> "
+                  + ", ".join(str(Path(args.out) / name) for name in entry["outputs"].values()), file=sys.stderr)
+    for path, error in failed.items():
+        print(f"error: {path}: not extracted: {error}", file=sys.stderr)
+    print(f"extract: {len(files) - len(failed)} of {len(files)} files done; {Path(args.out) / MANIFEST}",
+          file=sys.stderr)
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

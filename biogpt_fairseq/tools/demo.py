@@ -14,7 +14,9 @@
    hydra_configs/finetune/tiny_cpu.yaml, then the original's inference chain
    (biogpt-infer: checkpoint averaging, greedy decoding, BPE removal and
    detokenization, the original's postprocess and scorer) on the test set, and
-   a table beside trivial baselines and the paper's numbers.
+   a table beside trivial baselines and the paper's numbers;
+7. mining: the fine-tuned BC5CDR model over the PubMed XML excerpt with
+   `biogpt-extract --ray` on a local Ray instance, to PubTator and BioC XML.
 """
 import argparse
 import os
@@ -175,6 +177,18 @@ def _percent(value) -> str:
     return "NaN (no true positive, as the evaluator prints it)" if value != value else f"{100 * value:.2f}"
 
 
+def mine(name: str, data: Path, out: Path, workers: int) -> Path:
+    """The main job, small: the fine-tuned model over the PubMed XML excerpt on a local Ray instance."""
+    task_dir = out / "finetune" / name
+    mined = out / "mined"
+    shutil.rmtree(mined, ignore_errors=True)  # a fresh run each time, not one that skips a previous run's files
+    pubmed = sorted((data / "pubmed").glob("*.xml*"))
+    run([Path(sys.executable).parent / "biogpt-extract", task_dir / "checkpoints", *pubmed, "--out", f"{mined}/",
+         "--data-bin", task_dir / "data-bin", "--format", "pubtator", "--format", "bioc-xml",
+         "--max-new-tokens", MAX_NEW_TOKENS, "--ray", "--workers", workers])
+    return mined
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")),
@@ -243,6 +257,11 @@ def main(argv=None) -> int:
                          f"original's inference does, with answers capped at {MAX_NEW_TOKENS} tokens; the paper's "
                          "model is 347M parameters fine-tuned on GPU. The baselines use no model.\n")
         print("\n" + table)
+    mined = None
+    if "bc5cdr" in results:
+        print("== 7. mining PubMed: the BC5CDR model over the PubMed XML excerpt on Ray (biogpt-extract --ray)",
+              flush=True)
+        mined = mine("bc5cdr", data, out, args.workers)
 
     print(f"\nDone in {time.time() - start:.0f} s. Artifacts:")
     for name, what in [("data/data-bin", "binarized shards"), ("data/bpecodes", "learned BPE codes"),
@@ -250,7 +269,9 @@ def main(argv=None) -> int:
                        ("train.log", "fairseq training log"), ("loss.png", "loss curves"),
                        ("generations.txt", "generated continuations")] + \
             [(f"finetune/{t}", f"{t}: data, checkpoints, test generations and predictions") for t in results] + \
-            ([("results.md", "the table above")] if results else []):
+            ([("results.md", "the table above")] if results else []) + \
+            ([(str(path.relative_to(out)), "mining's manifest" if path.name == "manifest.json" else
+               "mined chemical-disease relations") for path in sorted(mined.iterdir())] if mined else []):
         print(f"  {out / name}  ({what})")
     return 0
 
