@@ -449,7 +449,7 @@ def _run_on_ray(job: Job, todo, outputs, out: Path, address: str, workers: int, 
                                     override_num_blocks=len(todo))
         chunks = files.flat_map(read_chunks, fn_kwargs={"input_format": job.input_format,
                                                         "batch_docs": job.batch_docs},
-                                num_cpus=READ_CPUS, compute=ray.data.TaskPoolStrategy(size=READERS))
+                                num_cpus=READ_CPUS, compute=ray.data.TaskPoolStrategy(size=min(READERS, len(todo))))
         results = chunks.map(ExtractionWorker, fn_constructor_kwargs={"job": job, "threads": threads},
                              compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads or 1,
                              num_gpus=gpus or None)
