@@ -205,7 +205,8 @@ def training_losses(log: str):
 @on_cuda
 def test_prompt_task_trains_in_fp16_on_cuda(tiny_model_dir, tmp_path):
     """fairseq-train of the prompt task with --fp16 on CUDA from the tiny LM: the loss scaler runs,
-    the loss falls, the weights are saved in fp16, and the API generates from the checkpoint on CUDA."""
+    the loss falls, the checkpoint records fp16 (fairseq 0.12's Trainer.save_checkpoint writes the weights
+    in fp32: utils.move_to_cpu casts fp16 and bf16 tensors), and the API generates from it on CUDA."""
     raw, data_bin, save = tmp_path / "raw", tmp_path / "data-bin", tmp_path / "save"
     raw.mkdir()
     torch.manual_seed(0)
@@ -237,7 +238,7 @@ def test_prompt_task_trains_in_fp16_on_cuda(tiny_model_dir, tmp_path):
     from biogpt_fairseq.runtime.safe_checkpoint import load
 
     state = load(save / "checkpoint_last.pt")
-    assert state["cfg"]["common"]["fp16"] and state["model"]["decoder.embed_tokens.weight"].dtype == torch.float16
+    assert state["cfg"]["common"]["fp16"] and state["model"]["decoder.embed_tokens.weight"].dtype == torch.float32
     model = BioGPT.from_pretrained(save, data=data_bin, device="cuda")
     assert model.is_prompt_model and len(model.complete(["a@@ b@@ c d", "x@@ y z"], max_new_tokens=12)) == 2
 

@@ -225,6 +225,9 @@ def main() -> None:
                     figure["identical_to_fairseq_stock"] = measured["ours"].outputs == measured["fairseq_stock"].outputs
                 print("GENERATION " + json.dumps(figure), flush=True)
                 results.append(figure)
+                if args.json:  # after each figure: a run its time limit ends keeps the figures it made
+                    args.json.write_text(json.dumps({"setup": header, "results": results, "notes": notes,
+                                                     "finished": False}, indent=1))
             del ours, hf
             if device == "cuda":
                 torch.cuda.empty_cache()
@@ -238,7 +241,8 @@ def main() -> None:
               f"{str(f.get('ours_peak_mib_over_weights')):>9} {str(f.get('hf_peak_mib_over_weights')):>8} "
               f"{f.get('sequences_identical_to_hf', '-'):>10} {f.get('identical_to_fairseq_stock', '-')}")
     if args.json:
-        args.json.write_text(json.dumps({"setup": header, "results": results, "notes": notes}, indent=1))
+        args.json.write_text(json.dumps({"setup": header, "results": results, "notes": notes, "finished": True},
+                                        indent=1))
     if any(f.get("identical_to_fairseq_stock") is False for f in results):
         print("ERROR: BioGPTSequenceGenerator and fairseq's SequenceGenerator differ", flush=True)
         sys.exit(1)

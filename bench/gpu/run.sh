@@ -143,11 +143,15 @@ pretrain_tiny() {  # the tiny CPU recipe moved to the GPU in fp16, then resumed 
 }
 
 pretrain_full() {  # the paper's recipe on one GPU: the world of 8 made 1, update_freq 64 -> $FULL_FREQ
+  # dataset.num_workers=0 (the recipe's 2 loader processes): on the H200 (first device run) the process
+  # with 2 workers took about 40 s to end after its last update, and the wide-batch run then stalled
+  # at its epoch 4's start until the step's limit; the runs with 0 workers (tiny, fine-tuning) did not
   full_run() {
     "${HYDRA[@]}" --config-name pretrain pretrain=biogpt_8xv100 "task.data=$SHARDS" "${FULL_MODEL[@]}" \
       "${ON_DEVICE[@]}" "${FP16[@]}" distributed_training.distributed_world_size=1 \
       "optimization.max_update=$FULL_UPDATES" lr_scheduler.warmup_updates=10 common.log_interval=5 \
       checkpoint.no_save=true dataset.disable_validation=true "checkpoint.save_dir=$WORK/full" \
+      dataset.num_workers=0 \
       "hydra.job_logging.handlers.file.filename=$WORK/hydra_full.log" "$@"
   }
   full_run "optimization.update_freq=[$FULL_FREQ]"
