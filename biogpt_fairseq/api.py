@@ -50,6 +50,7 @@ class BioGPT:
         self.is_prompt_model = engine.is_prompt_model
         self.dataset = engine.settings.get("dataset")
         self.checkpoint = engine.checkpoint
+        self.generated_tokens = 0  # tokens generated since loading (extraction's progress counts them)
         self._keep = _keep  # a converted Hugging Face model's temporary directory lives as long as we do
 
     @classmethod
@@ -152,8 +153,13 @@ class BioGPT:
         if sampling:
             options["sampling"] = True
         tokens = self._fit(self._encode(texts), max_len)
-        completions = self.engine.generate(tokens, beam, max_new_tokens=max_len, **options)
+        completions = self._generate(tokens, beam=beam, max_new_tokens=max_len, **options)
         return [self.engine.decode(c.tokens) for c in completions]
+
+    def _generate(self, tokens: List[torch.Tensor], **search) -> list:
+        completions = self.engine.generate(tokens, **search)
+        self.generated_tokens += sum(len(c.tokens) for c in completions)
+        return completions
 
     # --- downstream datasets ------------------------------------------------------------------
 
@@ -171,7 +177,7 @@ class BioGPT:
         are left as tokens, as the original's inference writes them before BPE removal; with
         `max_new_tokens`, at most that many tokens are generated (not the original's limit)."""
         settings = {**ORIGINAL_DECODING, **options, "beam": beam}
-        completions = self.engine.generate(tokens, max_new_tokens=max_new_tokens, **settings)
+        completions = self._generate(tokens, max_new_tokens=max_new_tokens, **settings)
         sequences = [torch.cat([c.prefix, c.tokens]) for c in completions]
         return [self.engine.decode(s) if bpe else self.engine.string(s) for s in sequences]
 

@@ -9,6 +9,7 @@ from fairseq.data import Dictionary, ListDataset
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.downstream import get_dataset
+from biogpt_fairseq.engines import ENGINES
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 
 
@@ -148,6 +149,17 @@ def test_tiny_end_to_end_per_dataset(dataset, split, tiny_corpus, tiny_pretraine
                       "--data-bin", data_bin, "--split", split)
     figures = json.loads(result.stdout)
     assert figures["dataset"] == dataset and get_dataset(dataset).headline(figures)[0] in figures
+    # biogpt-infer on each engine: the same generated lines (fp32 greedy), so the same decoding and scores
+    outputs = {}
+    for engine in ENGINES:
+        out = tmp_path / f"infer-{engine}"
+        run_tool("biogpt_fairseq.downstream.infer", tmp_path / "ckpt", "--data-bin", data_bin, "--split", split,
+                 "--checkpoint", "checkpoint_last.pt", "--max-new-tokens", 6, "--engine", engine, "--out", out)
+        scores = json.loads((out / "generate_checkpoint_last.pt.scores.json").read_text())
+        outputs[engine] = ((out / "generate_checkpoint_last.pt").read_text(), {k: v for k, v in scores.items()
+                                                                             if k != "checkpoint"})
+    assert len(outputs["fairseq"][0].splitlines()) == n
+    assert outputs["ctranslate2"] == outputs["fairseq"] and outputs["openvino"] == outputs["fairseq"]
 
 
 def test_the_checkpoint_carries_the_prompt_settings_to_generation(pubmedqa_data, tiny_prompt_model, tmp_path):

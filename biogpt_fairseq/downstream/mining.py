@@ -76,23 +76,15 @@ def load_model(job: Job, threads: Optional[int] = None):
 
 
 class TokenCount:
-    """Counts the tokens `model`'s engine generates: its completions are the one exact count (extraction
-    rows hold the decoded text, which does not re-encode to the same tokens)."""
+    """The tokens `model` generates (`BioGPT.generated_tokens`): extraction rows hold the decoded text,
+    which does not re-encode to the same tokens."""
 
     def __init__(self, model):
-        self.total = 0
-        generate = model.engine.generate
-
-        def counted(*args, **kwargs):
-            completions = generate(*args, **kwargs)
-            self.total += sum(len(completion.tokens) for completion in completions)
-            return completions
-
-        model.engine.generate = counted
+        self.model, self.counted = model, model.generated_tokens
 
     def take(self) -> int:
         """The tokens generated since the last call."""
-        total, self.total = self.total, 0
+        total, self.counted = self.model.generated_tokens - self.counted, self.model.generated_tokens
         return total
 
 

@@ -32,8 +32,9 @@ def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
     from biogpt_fairseq.tools.convert import to_hf
 
     cfg = checkpoint.state["cfg"]
-    # (the exporter logs its whole traced graph at DEBUG, where fairseq's hydra leaves the root logger)
-    logging.getLogger("openvino").setLevel(logging.ERROR)
+    # (the exporter logs its whole traced graph at DEBUG, where fairseq's hydra leaves the root logger, and
+    # an error of a first tracing attempt that it recovers from)
+    logging.getLogger("openvino").setLevel(logging.CRITICAL)
     logging.getLogger("nncf").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="biogpt-to-openvino-") as hf_dir:
         to_hf(checkpoint.path, Path(cfg.task.data), Path(cfg.bpe.bpe_codes), Path(hf_dir))
