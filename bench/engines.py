@@ -1,9 +1,10 @@
 """The generation engines: each engine and precision through our interface, against the same engine driven
-directly through its own API, and against Hugging Face's fp32 `generate`, interleaved in one process.
+directly through its own API, and against Hugging Face's fp32 `generate`, interleaved in one process
+(every system once a round, in the same order).
 
-    .venv/bin/python bench/engines.py [--layers 24 --width 1024] [--pairs 3]
+    .venv/bin/python bench/engines.py [--layers 24 --width 1024] [--rounds 3]
         [--modes greedy1 greedy16 beam5 abstracts16] [--systems ctranslate2:int8 openvino:int8 ...]
-    .venv/bin/python bench/engines.py --large --modes greedy1 --pairs 1     (BioGPT-Large's shape)
+    .venv/bin/python bench/engines.py --large --modes greedy1 --rounds 1     (BioGPT-Large's shape)
 
 The model is bench/generation.py's: BioGPT's shape with the released vocabulary and random weights,
 one Hugging Face directory that every system loads (ours through `BioGPT.from_pretrained(HF_DIR,
@@ -17,6 +18,7 @@ process. The batch-1 limit of a precision is its weights' bytes a token over thi
 bandwidth (bench/generation.py's measure).
 """
 import argparse
+import statistics
 import sys
 import tempfile
 import threading
@@ -28,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generation import ABSTRACT_NEW, MODES, NEW, PROMPT, abstracts, build_pair, streaming_bandwidth  # noqa: E402
-from interleave import interleaved  # noqa: E402
+from interleave import timed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMS = ["ctranslate2:fp32", "ctranslate2:int8", "openvino:fp32", "openvino:int8", "openvino:int4"]
@@ -114,6 +116,15 @@ def hf_run(hf, sources, beam, new, pad):
     return run
 
 
+def rounds(runs: dict, count: int) -> dict:
+    """Each run's tokens per second in `count` rounds, the runs interleaved within a round."""
+    figures = {name: [] for name in runs}
+    for _ in range(count):
+        for name, run in runs.items():
+            figures[name].append(timed(run))
+    return figures
+
+
 def main() -> None:
     from biogpt_fairseq import BioGPT
 
@@ -121,7 +132,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--large", action="store_true", help="BioGPT-Large's shape and vocabulary")
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--systems", nargs="+", default=SYSTEMS, help="ENGINE:DTYPE, e.g. ctranslate2:int8")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
@@ -137,29 +148,37 @@ def main() -> None:
         parameters = sum(p.numel() for p in hf.parameters())
         print(f"# {args.layers} x {args.width}, {parameters / 1e6:.0f}M parameters; read bandwidth "
               f"{bandwidth / 1e9:.1f} GB/s; torch threads {torch.get_num_threads()}", flush=True)
+        models = {}
         for system in args.systems:
             engine, dtype = system.split(":")
             loaded = time.perf_counter()
-            model = BioGPT.from_pretrained(Path(tmp) / "hf", engine=engine, dtype=dtype, batch_size=64)
-            print(f"## {system}: loaded (converted on first use) in {time.perf_counter() - loaded:.1f} s; "
-                  f"batch-1 limit {bandwidth / (parameters * WEIGHT_BYTES[dtype]):.1f} tok/s", flush=True)
-            for mode in args.modes:
-                _, _, beam = MODES[mode]
-                new = ABSTRACT_NEW if mode == "abstracts16" else NEW
-                sources = sources_for(reference, data, mode)
-                ours = interface_run(model, sources, beam, new)
-                if beam == 1 and dtype == "fp32":
+            models[system] = BioGPT.from_pretrained(Path(tmp) / "hf", engine=engine, dtype=dtype, batch_size=64)
+            print(f"{system}: loaded (converted on first use) in {time.perf_counter() - loaded:.1f} s; batch-1 "
+                  f"limit {bandwidth / (parameters * WEIGHT_BYTES[dtype]):.1f} tok/s", flush=True)
+        for mode in args.modes:
+            _, _, beam = MODES[mode]
+            new = ABSTRACT_NEW if mode == "abstracts16" else NEW
+            sources = sources_for(reference, data, mode)
+            runs = {"HF fp32": hf_run(hf, sources, beam, new, 1),
+                    "fairseq:fp32": interface_run(reference, sources, beam, new)}
+            for system, model in models.items():
+                runs[system] = interface_run(model, sources, beam, new)
+                runs[system + " direct"] = direct_run(model, sources, beam, new)
+                if beam == 1 and system.endswith("fp32"):
                     expected = [c.tokens.tolist() for c in reference.engine.generate(sources, max_new_tokens=new)]
                     got = [c.tokens.tolist() for c in model.engine.generate(sources, max_new_tokens=new)]
-                    agree = sum(e == g for e, g in zip(expected, got))
-                    print(f"{system} {mode}: greedy tokens as the fairseq engine's on {agree} of {len(got)}")
-                direct = interleaved(ours, direct_run(model, sources, beam, new), args.pairs)
-                versus_hf = interleaved(ours, hf_run(hf, sources, beam, new, 1), args.pairs)
-                memory = peak_rss_added(ours)
-                print(f"{system} {mode}: {direct['ours']:.1f} tok/s; interface / direct {direct['ratio']:.3f} "
-                      f"(min {direct['ratio_min']:.3f}, max {direct['ratio_max']:.3f}); x HF fp32 "
-                      f"{versus_hf['ratio']:.2f} (HF {versus_hf['peer']:.1f} tok/s); +{memory:.0f} MiB", flush=True)
-            del model
+                    print(f"{mode} {system}: greedy tokens as the fairseq engine's on "
+                          f"{sum(e == g for e, g in zip(expected, got))} of {len(got)}", flush=True)
+            figures = rounds(runs, args.rounds)
+            hf_figures = figures["HF fp32"]
+            for name, values in figures.items():
+                line = (f"{mode} {name}: {statistics.median(values):.1f} tok/s, x HF fp32 "
+                        f"{statistics.median([v / h for v, h in zip(values, hf_figures)]):.2f}")
+                if name in models:
+                    direct = [v / d for v, d in zip(values, figures[name + " direct"])]
+                    line += (f", interface / direct {statistics.median(direct):.3f} (min {min(direct):.3f}, max "
+                             f"{max(direct):.3f}), +{peak_rss_added(runs[name]):.0f} MiB")
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
