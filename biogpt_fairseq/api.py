@@ -15,7 +15,6 @@ model's positions, the original's postprocess), through the dataset specs of
 fine-tuned on.
 """
 import warnings
-from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import torch

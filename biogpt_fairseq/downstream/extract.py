@@ -3,7 +3,7 @@
     biogpt-extract MODEL INPUT --out OUT [--format jsonl|pubtator|bioc-xml|bioc-json]
                    [--input-format text|jsonl|pubtator|bioc-xml|bioc-json|pubmed-xml] [--data-bin DIR]
                    [--decoder original|robust] [--batch-docs 64] [--max-new-tokens N] [--beam 1] [--cpu]
-                   [--engine fairseq|ctranslate2|openvino] [--dtype fp32|bf16|int8]
+                   [--engine fairseq|ctranslate2|openvino] [--dtype fp32|bf16|fp16|int8|int4]
     biogpt-extract MODEL INPUT... --out DIR/ [--format F]... [--ray [ADDRESS]] [--workers N]
                    [--threads-per-worker T] [--gpus-per-worker G] [options as above]
 
@@ -46,8 +46,7 @@ from biogpt_fairseq.downstream.formats import (
     BINARY_OUTPUT, INPUT_FORMATS, OUTPUT_FORMATS, WRITERS, Document, check_output, detect_format, output_format,
     read_documents, result_row,
 )
-from biogpt_fairseq.engines import ENGINES
-from biogpt_fairseq.runtime.precision import DTYPES
+from biogpt_fairseq.engines import DTYPES, ENGINES
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, run_cli
 
 JOURNAL_FORMAT = 1
@@ -311,8 +310,9 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", default="fairseq", choices=ENGINES,
                         help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                        help="precision of generation: fp32 (default, the original's), bf16 or int8 "
-                             "(int8 weights, fp32 activations; README's differences from the original)")
+                        help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
+                             "(int8 weights, fp32 activations) or int4 (OpenVINO); README's differences from the "
+                             "original")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                         help="run on Ray Data: alone, a local Ray instance on this machine's cores; 'auto' or an "
