@@ -141,17 +141,22 @@ class Engine:
         self.max_tokens, self.batch_size = max_tokens, batch_size if max_tokens else batch_size or DEFAULT_BATCH_SIZE
 
     @classmethod
+    def precisions(cls, device_type: str) -> Dict[str, str]:
+        """dtype asked for -> what runs, on `device_type`."""
+        return cls.DTYPES_RUN.get(device_type, {})
+
+    @classmethod
     def runs_in(cls, dtype: str, device_type: str) -> str:
         """The precision that runs for `dtype` on `device_type`: the same, or (with a warning that says
         so) the nearest this engine runs well there; an error where it has none."""
         if dtype not in DTYPES:
             raise UserError(f"dtype {dtype!r}: choose from {', '.join(DTYPES)}")
-        runs = cls.DTYPES_RUN.get(device_type, {}).get(dtype)
+        precisions = cls.precisions(device_type)
+        runs = precisions.get(dtype)
         if runs is None:
             offered = [e for e in ENGINES if e != cls.name]
             raise UserError(f"the {cls.name} engine has no {dtype} on {device_type} ({DTYPES[dtype]}); "
-                            f"its precisions there: {', '.join(cls.DTYPES_RUN.get(device_type, {}))} "
-                            f"(other engines: {', '.join(offered)})")
+                            f"its precisions there: {', '.join(precisions)} (other engines: {', '.join(offered)})")
         if runs != dtype:
             warnings.warn(f"the {cls.name} engine does not run {dtype} well on {device_type}: running {runs}",
                           stacklevel=4)

@@ -14,7 +14,7 @@ generated tokens' and leaves out a forced eos, which picks another hypothesis on
 """
 import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -71,12 +71,11 @@ class CTranslate2Engine(Engine):
         self.ids = {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
-    def runs_in(cls, dtype: str, device_type: str) -> str:
+    def precisions(cls, device_type: str) -> Dict[str, str]:
         import ctranslate2
 
         supported = ctranslate2.get_supported_compute_types(device_type)
-        cls.DTYPES_RUN = {device_type: {d: d if COMPUTE_TYPES[d] in supported else "fp32" for d in COMPUTE_TYPES}}
-        return super().runs_in(dtype, device_type)
+        return {d: d if COMPUTE_TYPES[d] in supported else "fp32" for d in COMPUTE_TYPES}
 
     def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
         start = [[self.symbols[i] for i in p.tolist()] for p in prefixes]

@@ -14,7 +14,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -69,13 +69,13 @@ class OpenVINOEngine(Engine):
         self.model = OVModelForCausalLM.from_pretrained(self.model_dir, ov_config=config, device="CPU")
 
     @classmethod
-    def runs_in(cls, dtype: str, device_type: str) -> str:
-        if dtype == "bf16":
-            import openvino
+    def precisions(cls, device_type: str) -> Dict[str, str]:
+        import openvino
 
-            if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-                cls.DTYPES_RUN = {"cpu": {**cls.DTYPES_RUN["cpu"], "bf16": "fp32"}}
-        return super().runs_in(dtype, device_type)
+        precisions = super().precisions(device_type)
+        if precisions and "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            precisions = {**precisions, "bf16": "fp32"}
+        return precisions
 
     def _padded(self, sequences: List[List[int]]):
         width = max(len(s) for s in sequences)
