@@ -2,8 +2,9 @@
 
 `Engine` does what every engine shares, from the checkpoint's fairseq task (no network weights
 needed): text to token ids and back, the prompted prefix a source is completed from, the
-original's length limit, batches by a token budget. A subclass runs the network:
-`_complete(prefixes, beam, new_tokens)` gives each prefix's generated ids and score.
+original's length limit, batches by a token budget, and fairseq's pick among an engine's beam
+hypotheses. A subclass runs the network: `_hypotheses(prefixes, beam, new_tokens)` gives each prefix's
+hypotheses, `_log_probs(sequences)` scores whole sequences.
 """
 import hashlib
 import tempfile
@@ -116,7 +117,7 @@ def converted_dir(checkpoint: Checkpoint, engine: str, dtype: str) -> Path:
 
 
 class Engine:
-    """A loaded model: the text side from its checkpoint's task; `_complete` from a subclass."""
+    """A loaded model: the text side from its checkpoint's task; the network from a subclass."""
 
     name = ""
     # dtype asked for -> what runs, per device type; a missing one is refused
@@ -219,12 +220,31 @@ class Engine:
                             "max_len_a=0 limit), not max_len_a")
         prefixes = [self.prefix(s) for s in sources]
         limits = [self.new_token_limit(len(p) - 1, max_len_b, max_new_tokens) for p in prefixes]
+        eos = self.dictionary.eos()
         results: List[Optional[Completion]] = [None] * len(prefixes)
         for batch in self.batches([len(p) for p in prefixes]):
-            completed = self._complete([prefixes[i] for i in batch], beam, [limits[i] for i in batch])
-            for index, (tokens, score) in zip(batch, completed):
-                results[index] = Completion(prefixes[index][1:], tokens, score)
+            found = self._hypotheses([prefixes[i].tolist() for i in batch], beam, min(limits[i] for i in batch))
+            for index, hypotheses in zip(batch, found):
+                prefix = prefixes[index].tolist()
+                tokens, score = self._best(prefix, hypotheses)
+                if tokens[-1:] != [eos] and len(tokens) < limits[index]:  # stopped at the batch's limit, not its own
+                    tokens, score = self._best(prefix, self._hypotheses([prefix], beam, limits[index])[0])
+                tokens = tokens[:-1] if tokens[-1:] == [eos] else tokens
+                results[index] = Completion(prefixes[index][1:], torch.tensor(tokens, dtype=torch.long), float(score))
         return results
+
+    def _best(self, prefix: List[int], hypotheses: List[tuple]) -> tuple:
+        """The hypothesis fairseq's beam search would return among an engine's (ids, score): the best mean
+        log-probability of the whole sequence after the leading eos, a final eos included (fairseq forces
+        one at the limit). The engines rank by the generated tokens alone, which picks another on some
+        prompts."""
+        if len(hypotheses) == 1:
+            return hypotheses[0]
+        eos = self.dictionary.eos()
+        sequences = [prefix + (ids if ids[-1:] == [eos] else ids + [eos]) for ids, _ in hypotheses]
+        means = [sum(scores) / len(scores) for scores in self._log_probs(sequences)]
+        best = max(range(len(means)), key=means.__getitem__)
+        return hypotheses[best][0], means[best]
 
     def new_token_limit(self, prefix_length: int, max_len_b: int, max_new_tokens: Optional[int]) -> int:
         """How many tokens fairseq's generator may add after a prefix: the whole sequence within
@@ -251,9 +271,13 @@ class Engine:
             batch.append(index)
         return batches + [batch] if batch else batches
 
-    def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
-        """(generated ids without the final eos, score) of each prefix (leading eos included), at most
-        new_tokens[i] ids for prefix i."""
+    def _hypotheses(self, prefixes: List[List[int]], beam: int, new_tokens: int) -> List[List[tuple]]:
+        """Each prefix's (leading eos included) `beam` best hypotheses, the engine's best first, as (ids,
+        the engine's score): at most `new_tokens` ids, ending with eos where the hypothesis ended."""
+        raise NotImplementedError
+
+    def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:
+        """The log-probability of each token of each sequence after its first."""
         raise NotImplementedError
 
     def to(self, device) -> "Engine":

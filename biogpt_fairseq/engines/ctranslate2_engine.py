@@ -7,10 +7,8 @@ fairseq decoder's tensors set by CTranslate2's own fairseq helpers. The vocabula
 dictionary (prompt tokens and `<seqsep>` included, as ordinary entries).
 
 Greedy decoding is fairseq's: the prompted prefix forced, padding never generated, the same length
-limit. Beam search asks CTranslate2 for its `beam` hypotheses and ranks them as fairseq does: by the
-mean log-probability of the whole sequence, the prefix's tokens and the final eos included (forced
-at the length limit), scored by CTranslate2 itself (`score_batch`). CTranslate2 alone ranks by the
-generated tokens' and leaves out a forced eos, which picks another hypothesis on some prompts.
+limit. Beam search asks CTranslate2 for its `beam` hypotheses, which the interface ranks as fairseq
+does, scored by CTranslate2 itself (`score_batch`).
 """
 import shutil
 from pathlib import Path
@@ -77,33 +75,14 @@ class CTranslate2Engine(Engine):
         supported = ctranslate2.get_supported_compute_types(device_type)
         return {d: d if COMPUTE_TYPES[d] in supported else "fp32" for d in COMPUTE_TYPES}
 
-    def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
-        start = [[self.symbols[i] for i in p.tolist()] for p in prefixes]
-        limit = min(new_tokens)
+    def _hypotheses(self, prefixes: List[List[int]], beam: int, new_tokens: int) -> List[List[tuple]]:
         results = self.generator.generate_batch(
-            start, max_length=limit, beam_size=beam, num_hypotheses=beam, include_prompt_in_result=False,
-            return_scores=True, return_end_token=True, suppress_sequences=[[PAD]], end_token=self.symbols[2])
-        completed = []
-        for index, result in enumerate(results):
-            if beam > 1:
-                best = self._fairseq_best(start[index], result.sequences)
-            else:
-                best = (result.sequences[0], result.scores[0])
-            tokens, score = best
-            ended = tokens[-1:] == [self.symbols[self.dictionary.eos()]]
-            if not ended and len(tokens) < new_tokens[index]:  # stopped at the batch's limit, not its own
-                completed.append(self._complete([prefixes[index]], beam, [new_tokens[index]])[0])
-                continue
-            ids = [self.ids[t] for t in (tokens[:-1] if ended else tokens)]
-            completed.append((torch.tensor(ids, dtype=torch.long), float(score)))
-        return completed
+            [[self.symbols[i] for i in p] for p in prefixes], max_length=new_tokens, beam_size=beam,
+            num_hypotheses=beam, include_prompt_in_result=False, return_scores=True, return_end_token=True,
+            suppress_sequences=[[PAD]], end_token=self.symbols[self.dictionary.eos()])
+        return [[([self.ids[t] for t in tokens], score) for tokens, score in zip(r.sequences, r.scores)]
+                for r in results]
 
-    def _fairseq_best(self, start: List[str], hypotheses: List[List[str]]) -> tuple:
-        """The hypothesis fairseq's beam search would return: the best mean log-probability of the whole
-        sequence after the leading eos (a final eos included, as fairseq forces one at the limit)."""
-        eos = self.symbols[self.dictionary.eos()]
-        sequences = [start + (h if h[-1:] == [eos] else h + [eos]) for h in hypotheses]
-        scored = self.generator.score_batch(sequences)
-        means = [sum(s.log_probs) / len(s.log_probs) for s in scored]
-        best = max(range(len(hypotheses)), key=lambda i: means[i])
-        return hypotheses[best], means[best]
+    def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:
+        scored = self.generator.score_batch([[self.symbols[i] for i in s] for s in sequences])
+        return [s.log_probs for s in scored]

@@ -7,8 +7,7 @@ is f32 for fp32, int8 and int4 (their activations fp32, as our dtypes mean) and 
 
 Batches are left-padded (HF's BioGpt counts positions from the attention mask, so padding moves
 no position); greedy decoding bans padding, as fairseq's generator does. Beam search asks for the
-`beam` best hypotheses and ranks them as fairseq does (the mean log-probability of the whole
-sequence, a final eos included), scored by the exported model itself.
+`beam` best hypotheses, which the interface ranks as fairseq does, scored by the exported model itself.
 """
 import logging
 import shutil
@@ -84,41 +83,28 @@ class OpenVINOEngine(Engine):
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
         return ids, mask
 
-    def _complete(self, prefixes: List[torch.Tensor], beam: int, new_tokens: List[int]) -> List[tuple]:
+    def _hypotheses(self, prefixes: List[List[int]], beam: int, new_tokens: int) -> List[List[tuple]]:
         eos, pad = self.dictionary.eos(), self.dictionary.pad()
-        ids, mask = self._padded([p.tolist() for p in prefixes])
-        limit = min(new_tokens)
-        output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=limit, min_new_tokens=0,
+        ids, mask = self._padded(prefixes)
+        output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=0,
                                      num_beams=beam, num_return_sequences=beam, do_sample=False, eos_token_id=eos,
                                      pad_token_id=pad, suppress_tokens=[pad], length_penalty=1.0,
                                      early_stopping=False, output_scores=True, return_dict_in_generate=True)
         generated = output.sequences[:, ids.size(1):]
-        step_scores = torch.stack(output.scores, 1).float().log_softmax(-1).gather(-1, generated[..., None])[..., 0]
-        generated = generated.view(len(prefixes), beam, -1).tolist()
-        completed = []
-        for index, hypotheses in enumerate(generated):
-            hypotheses = [h[:h.index(eos) + 1] if eos in h else h for h in hypotheses]
-            if beam > 1:
-                tokens, score = self._fairseq_best(prefixes[index].tolist(), hypotheses)
-            else:  # greedy: the mean log-probability of the generated tokens
-                tokens, score = hypotheses[0], step_scores[index, :len(hypotheses[0])].mean().item()
-            ended = tokens[-1:] == [eos]
-            if not ended and len(tokens) < new_tokens[index]:  # stopped at the batch's limit, not its own
-                completed.append(self._complete([prefixes[index]], beam, [new_tokens[index]])[0])
-                continue
-            completed.append((torch.tensor(tokens[:-1] if ended else tokens, dtype=torch.long), float(score)))
-        return completed
+        if beam > 1:
+            scores = output.sequences_scores.tolist()
+        else:  # greedy: the mean log-probability of the generated tokens
+            steps = torch.stack(output.scores, 1).float().log_softmax(-1).gather(-1, generated[..., None])[..., 0]
+        hypotheses = []
+        for row, tokens in enumerate(generated.tolist()):
+            tokens = tokens[:tokens.index(eos) + 1] if eos in tokens else tokens
+            hypotheses.append((tokens, scores[row] if beam > 1 else steps[row, :len(tokens)].mean().item()))
+        return [hypotheses[i * beam:(i + 1) * beam] for i in range(len(prefixes))]
 
-    def _fairseq_best(self, prefix: List[int], hypotheses: List[List[int]]) -> tuple:
-        """The hypothesis fairseq's beam search would return: the best mean log-probability of the whole
-        sequence after the leading eos (a final eos included, as fairseq forces one at the limit)."""
-        eos = self.dictionary.eos()
-        sequences = [prefix + (h if h[-1:] == [eos] else h + [eos]) for h in hypotheses]
-        means = []
+    def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:
+        scored = []
         for sequence in sequences:  # one at a time: the exported model's state holds one batch
             ids = torch.tensor([sequence])
             logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1].float()
-            scores = logits.log_softmax(-1).gather(-1, ids[0, 1:, None])
-            means.append(scores.mean().item())
-        best = max(range(len(hypotheses)), key=lambda i: means[i])
-        return hypotheses[best], means[best]
+            scored.append(logits.log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0].tolist())
+        return scored
