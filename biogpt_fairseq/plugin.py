@@ -1,7 +1,8 @@
 """The plugin's registration module: everything `--user-dir biogpt_fairseq` adds to fairseq.
 
-fairseq's `--user-dir` loader imports the package's `models` and `tasks`
-subpackages; both import this module, as the Python API and the tools do. It
+fairseq's `--user-dir` loader imports the modules of the package's `tasks`,
+then its `models` subpackage, which imports this module, as the Python API and
+the tools do. It
 registers the BioGPT architectures, the `transformer_lm_prompt` model, the
 `language_modeling_prompt` task and the `chunked_cross_entropy` criterion, and
 installs the few process-wide fairseq patches (runtime/fairseq_patches.py).

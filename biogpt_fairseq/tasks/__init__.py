@@ -1,2 +1,3 @@
-# fairseq's --user-dir loader imports this package; the plugin registers everything in one place.
-import biogpt_fairseq.plugin  # noqa: F401
+# fairseq's --user-dir loader imports every module here, then `models`, whose package loads the plugin
+# (plugin.py, which registers everything in one place). This package itself loads nothing, so that
+# prompt_layout.py is read without fairseq (the downstream decoders use it).
