@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,10 +128,30 @@ def options_of(words):
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def run_help(*argv):
     result = subprocess.run([*argv, "--help"], capture_output=True, text=True, cwd=REPO, timeout=120,
                             env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
     return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def helps_run_side_by_side():
+    """Most --help runs import torch or fairseq (seconds each): run them all at once, into run_help's
+    cache; a failing one fails the test that asks for it."""
+    def run_all(argvs):
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            return dict(zip(argvs, pool.map(lambda argv: run_help(*argv), argvs)))
+
+    entry_points = [(str(command),) for command in sorted(BIN.glob("biogpt-*"))]
+    scripts = sorted({(sys.executable, str(REPO / command.words[0])) for command in COMMANDS
+                      if command.words[0].endswith(".py") and len(command.words) > 1}
+                     | {(sys.executable, str(path)) for path in sorted((REPO / "bin").glob("*.py"))})
+    helps = run_all([*entry_points, *scripts])
+    subcommands = [(*argv, choice) for argv in entry_points
+                   if (choices := re.search(r"\{([\w,-]+)\}", helps[argv][1]))
+                   for choice in choices.group(1).split(",")]
+    run_all(subcommands)
 
 
 @functools.lru_cache(maxsize=None)
