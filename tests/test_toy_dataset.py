@@ -1,4 +1,5 @@
-"""Adding a dataset is one spec module and one short config: a toy one through the whole chain."""
+"""Adding a dataset is one spec module and one short config: a toy one through the whole chain, with
+decoding resources and a scorer option of its own that the generic tools serve as they are."""
 import json
 import os
 import sys
@@ -6,9 +7,20 @@ import sys
 from conftest import REPO, TINY_MODEL, run_tool
 
 TOY_SPEC = '''
-"""A toy dataset: drug pairs that 'bind', sentences read from tsv files (id, text, head, tail)."""
+"""A toy dataset: drug pairs that 'bind', sentences read from tsv files (id, text, head, tail); decoding
+names the drugs' ids from the raw folder's ids.tsv (or --toy-ids), and `--toy-match id` scores by id."""
+from pathlib import Path
+
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate
-from biogpt_fairseq.downstream.spec import Example, register
+from biogpt_fairseq.downstream.spec import Example, SpecOption, register
+
+
+class DrugIds:
+    def __init__(self, path):
+        self.ids = dict(line.split("\\t") for line in Path(path).read_text(encoding="utf-8").splitlines())
+
+    def for_document(self, doc_id):
+        return self.ids
 
 
 @register
@@ -19,6 +31,18 @@ class Binding(RelationSpec):
     gold_files = raw_files
     forms = {"binds": RelationTemplate("{head} binds {tail}", r"(.*) binds (.*)", ("head", "tail"))}
     relation_name = "binds"
+    decoding_reads_raw_data = True
+    decoding_options = (SpecOption("--toy-ids", "drug names to ids (default: the raw folder's ids.tsv)"),)
+    scorer_options = (SpecOption("--toy-match", "match triples by 'name' or by 'id'", "name", ("name", "id")),)
+
+    def decoding_resources(self, raw_dir, split, decoder="original", toy_ids=None):
+        return DrugIds(toy_ids or Path(raw_dir) / "ids.tsv")
+
+    def triple(self, slots, resources, robust=False):
+        triple = super().triple(slots, resources)
+        if resources is not None:
+            triple.update(head_id=resources.get(slots["head"], "?"), tail_id=resources.get(slots["tail"], "?"))
+        return triple
 
     def records(self, path):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -33,9 +57,13 @@ class Binding(RelationSpec):
         for doc_id, text, _ in self.records(self.raw_path(raw_dir, split)):
             yield doc_id, text
 
-    def score(self, predictions, gold_path, **options):
+    def score(self, predictions, gold_path, toy_match="name"):
         gold = {doc_id: {(h.lower(), t.lower()) for h, _, t in triples} for doc_id, _, triples in self.records(gold_path)}
-        found = sum(len({(t["head"], t["tail"]) for t in p["triples"]} & gold[p["pmid"]]) for p in predictions)
+        if toy_match == "id":
+            ids = DrugIds(Path(gold_path).parent / "ids.tsv").ids
+            gold = {doc_id: {(ids[h], ids[t]) for h, t in pairs} for doc_id, pairs in gold.items()}
+        keys = ("head_id", "tail_id") if toy_match == "id" else ("head", "tail")
+        found = sum(len({(t[keys[0]], t[keys[1]]) for t in p["triples"]} & gold[p["pmid"]]) for p in predictions)
         return {"found": found, "recall": found / sum(map(len, gold.values()))}
 
     def headline(self, figures):
@@ -64,6 +92,7 @@ def test_a_toy_dataset_runs_through_build_training_generation_decoding_and_scori
         lines = [f"{split}{i}\t{DRUGS[i % 8].title()} binds {DRUGS[(i + 3) % 8]} in vitro.\t{DRUGS[i % 8]}\t"
                  f"{DRUGS[(i + 3) % 8]}" for i in range(n)]
         (raw / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    (raw / "ids.tsv").write_text("".join(f"{drug}\tDRUG:{i}\n" for i, drug in enumerate(DRUGS)))
     configs = tmp_path / "configs" / "finetune"
     configs.mkdir(parents=True)
     (configs / "toy.yaml").write_text(TOY_CONFIG)
@@ -98,3 +127,18 @@ def test_a_toy_dataset_runs_through_build_training_generation_decoding_and_scori
     scores = json.loads(run_tool(sys.executable, REPO / "bin" / "evaluate.py", tmp_path / "gold.txt.extracted.jsonl",
                                  "--data-bin", data_bin, env=env).stdout)
     assert scores == {"dataset": "toy-binding", "found": 8, "recall": 1.0}
+    # its decoding resources (the ids) and its scorer option, served by the generic tools
+    rows = [json.loads(line) for line in (tmp_path / "gold.txt.extracted.jsonl").read_text().splitlines()]
+    assert rows[1]["triples"] == [{"head": "warfarin", "relation": "binds", "tail": "imatinib",
+                                   "head_id": "DRUG:1", "tail_id": "DRUG:4"}]
+    scores = json.loads(run_tool(sys.executable, REPO / "bin" / "evaluate.py", tmp_path / "gold.txt.extracted.jsonl",
+                                 "--data-bin", data_bin, "--toy-match", "id", env=env).stdout)
+    assert scores == {"dataset": "toy-binding", "found": 8, "recall": 1.0}
+    (raw / "other_ids.tsv").write_text("".join(f"{drug}\tOTHER:{i}\n" for i, drug in enumerate(DRUGS)))
+    run_tool(sys.executable, REPO / "bin" / "postprocess_rel.py", tmp_path / "gold.txt", "--data-bin", data_bin,
+             "--toy-ids", raw / "other_ids.tsv", env=env)
+    rows = [json.loads(line) for line in (tmp_path / "gold.txt.extracted.jsonl").read_text().splitlines()]
+    assert rows[1]["triples"][0]["head_id"] == "OTHER:1"
+    scores = json.loads(run_tool(sys.executable, REPO / "bin" / "evaluate.py", tmp_path / "gold.txt.extracted.jsonl",
+                                 "--data-bin", data_bin, "--toy-match", "id", env=env).stdout)
+    assert scores == {"dataset": "toy-binding", "found": 0, "recall": 0.0}

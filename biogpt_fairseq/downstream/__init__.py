@@ -18,7 +18,7 @@ import pkgutil
 from pathlib import Path
 
 from biogpt_fairseq.downstream import datasets
-from biogpt_fairseq.downstream.spec import DATASETS, DECODERS, get_dataset  # noqa: F401
+from biogpt_fairseq.downstream.spec import DATASETS, DECODERS, get_dataset, only_dataset_of_kind  # noqa: F401
 from biogpt_fairseq.textio import UserError
 
 for _module in pkgutil.iter_modules(datasets.__path__):

@@ -29,12 +29,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from biogpt_fairseq.downstream.datasets.hoc import HoC
-from biogpt_fairseq.downstream.datasets.pubmedqa import PubMedQA
+from biogpt_fairseq.downstream.answers import AnswerSpec
+from biogpt_fairseq.downstream.datasets.bc5cdr import longest_mention_per_id
+from biogpt_fairseq.downstream.datasets.kd_dti import relation_verb
 from biogpt_fairseq.downstream.formats import Document, detect_format, read_documents
+from biogpt_fairseq.downstream.labels import LabelSpec
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate
 from biogpt_fairseq.downstream.scoring import accuracy, hard_match, hard_match_report, label_micro_f1
-from biogpt_fairseq.downstream.spec import DATASETS, Decoded, Example, Problem, with_final_period
+from biogpt_fairseq.downstream.spec import DATASETS, Example, Problem, with_final_period
 from biogpt_fairseq.textio import UserError, open_binary, read_json
 
 KINDS = ("relations", "labels", "qa")
@@ -70,8 +72,8 @@ RELATION_TEMPLATES = {  # the paper's target forms (its ablation on KD-DTI)
     "is-of": "{head} is the {relation} of {tail}",
     "svo": "{head} {relation} {tail}",
 }
-LABELS_TEMPLATE = "the type of this document is {labels}"  # HoC's
-QA_TEMPLATE = "the answer to the question given the context is {answer}"  # PubMedQA's
+LABELS_TEMPLATE = LabelSpec.phrase + " {labels}"  # HoC's
+QA_TEMPLATE = AnswerSpec.phrase + " {answer}"  # PubMedQA's
 
 
 # --- the definition file --------------------------------------------------------------------------
@@ -207,9 +209,6 @@ class FileDataset:
             first_seen.setdefault(document.id, document.where)
             yield document
 
-    def cased(self, text: str) -> str:
-        return text.lower() if self.lowercase else text
-
     def documents(self, raw_dir, split):
         for document in self.documents_of(self.raw_path(raw_dir, split)):
             if document.error is None:
@@ -258,27 +257,6 @@ def _unreadable(document: Document) -> Problem:
 
 
 # --- relations ------------------------------------------------------------------------------------
-
-def relation_verb(relation: str) -> str:
-    """A relation label as a verb, for the svo form: the rules of the original KD-DTI build."""
-    special = {"product of": "is the product of", "negative modulator": "negatively modulates",
-               "other/unknown": "randomly works with", "other": "randomly works with",
-               "incorporation into and destabilization": "incorporates into and destabilizates",
-               "cross-linking/alkylation": "cross lines / alkylates", "antibody": "is the antibody of",
-               "downregulator": "downregulates", "desensitize the target": "desensitizes", "protector": "protects",
-               "inhibitor": "inhibits", "weak inhibitor": "weakly inhibits", "blocker": "blocks"}
-    if relation in special:
-        return special[relation]
-    if relation.endswith(("agonist", "antagonist")):
-        return relation + "s"
-    if relation.endswith(("or", "er")):
-        return relation[:-2] + "es"
-    if relation.endswith("tion"):
-        return relation[:-3] + "es"
-    if relation.endswith("ing"):
-        return relation[:-3] + "s"
-    return relation + "s"
-
 
 def template_from(text: str, relation_slot: bool) -> RelationTemplate:
     """A template sentence and the original's style of greedy regex for it (each slot '(.*)')."""
@@ -450,11 +428,7 @@ class CustomRelations(FileDataset, RelationSpec):
             for mention in document.mentions:
                 if types is None or mention.type == types[index]:
                     mention2id[self.cased(mention.text)] = named(mention)
-            id2mention = {}
-            for text, entity_id in mention2id.items():
-                if entity_id not in id2mention or len(text) > len(id2mention[entity_id]):
-                    id2mention[entity_id] = text
-            longest[slot] = id2mention
+            longest[slot] = longest_mention_per_id(mention2id)
 
         def name(slot, by_identifier, reference):
             if by_identifier:
@@ -474,10 +448,7 @@ class CustomRelations(FileDataset, RelationSpec):
             yield Example(document.id, self.cased(document.content).strip(),
                           self.verbalize(triples, variant) if triples else "", triples)
 
-    def api_source(self, document: str) -> str:
-        return self.cased(document)
-
-    def score(self, predictions, gold_path, **options):
+    def score(self, predictions, gold_path):
         gold = {doc_id: [(h, t, r) for h, r, t in triples] for doc_id, triples in self.gold_by_id(gold_path).items()}
         return hard_match(predictions, gold, gold_path)
 
@@ -504,8 +475,7 @@ def phrase_of(template: str, slot: str, where: str) -> str:
     return template[: -len(slot) - 2].strip()
 
 
-class CustomLabels(FileDataset, HoC):
-    kind = "labels"
+class CustomLabels(FileDataset, LabelSpec):
 
     def __init__(self, definition: dict, where: str):
         self._setup(definition)
@@ -555,26 +525,7 @@ class CustomLabels(FileDataset, HoC):
             target = f"{self.phrase} {self.separator.join(labels)}." if labels else ""
             yield Example(document.id, with_final_period(self.cased(document.content).strip()), target, labels)
 
-    def split_labels(self, text: str) -> List[str]:
-        return [label.strip() for label in text.split(self.separator)]
-
-    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
-        """HoC's decoders; the robust one reads the line lower-cased, so its labels get back the label
-        set's case."""
-        decoded = super().decode(line, decoder, resources, source, variant)
-        if decoder == "original":
-            return decoded
-        by_lower = {label.lower(): label for label in self.labels}
-        labels = [by_lower.get(label, label) for label in decoded.value]
-        return Decoded(decoded.parsed, labels, f" {self.separator} ".join(labels) if decoded.parsed else None)
-
-    def constraint_text(self, variant="default"):
-        return f"{self.phrase} {' '.join(self.labels)} {self.separator} ."
-
-    def api_source(self, sentence: str) -> str:
-        return with_final_period(self.cased(sentence.strip()))
-
-    def score(self, predictions, gold_path, **options):
+    def score(self, predictions, gold_path):
         pairs, missing = self.scored_pairs(predictions, gold_path, "labels")
         figures = label_micro_f1([p for p, _ in pairs], [g for _, g in pairs], set(self.labels))
         return {**figures, "n": len(pairs), "missing": missing}
@@ -586,14 +537,11 @@ class CustomLabels(FileDataset, HoC):
                 for document, labels, _ in self.records(self.raw_path(raw_dir, split)) if labels]
         return f"every document {majority!r}", rows
 
-    def report(self, figures):
-        return repr(figures["micro f1"])
 
 
 # --- question answering ---------------------------------------------------------------------------
 
-class CustomQA(FileDataset, PubMedQA):
-    kind = "answer"
+class CustomQA(FileDataset, AnswerSpec):
 
     def __init__(self, definition: dict, where: str):
         self._setup(definition)
@@ -637,14 +585,7 @@ class CustomQA(FileDataset, PubMedQA):
             if document.error is None:
                 yield document.id, document.content
 
-    def api_source(self, question: str, context: str, long_answer: str = "") -> str:
-        source = f"question: {question.strip()} context: {context.strip()}"
-        return with_final_period(self.cased(source + (f" answer: {long_answer.strip()}" if long_answer else "")))
-
-    def constraint_text(self, variant="default"):
-        return f"{self.phrase} {' '.join(self.answers)} ."
-
-    def score(self, predictions, gold_path, **options):
+    def score(self, predictions, gold_path):
         pairs, missing = self.scored_pairs(predictions, gold_path, "answer")
         return {"accuracy": accuracy([p for p, _ in pairs], [g for _, g in pairs]), "n": len(pairs),
                 "failed": sum(p is None for p, _ in pairs), "missing": missing}

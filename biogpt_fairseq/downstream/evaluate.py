@@ -27,14 +27,8 @@ from typing import Optional
 from biogpt_fairseq.downstream import DATASETS
 from biogpt_fairseq.downstream import manifest as manifest_file
 from biogpt_fairseq.downstream.postprocess import aligned_file, dataset_and_file, resolve_dataset
-from biogpt_fairseq.downstream.scoring import cid_relations, read_cid_relations
+from biogpt_fairseq.downstream.spec import add_spec_options, spec_options
 from biogpt_fairseq.textio import UserError, atomic_output, read_lines, run_cli
-
-
-def is_pubtator(path: str) -> bool:
-    """Predictions as the original's BC5CDR postprocess writes them (CID lines), not JSON lines."""
-    first = next((line for _, line in read_lines(path) if line.strip()), "")
-    return bool(first) and not first.lstrip().startswith("{")
 
 
 def read_predictions(path: str, spec, ids_path: Optional[str]) -> list:
@@ -106,9 +100,7 @@ def main(argv=None) -> int:
     parser.add_argument("--gold", help="the gold file (default: the split's, from the manifest)")
     parser.add_argument("--pmids", help="ids aligned with the rows of the original postprocess's file (default: the "
                                         "data directory's SPLIT.pmid)")
-    parser.add_argument("--classes", default="original", choices=["original", "hallmarks"],
-                        help="hoc: 'original' scores the ten hallmarks and `empty` (the original's 11 classes); "
-                             "'hallmarks' the ten hallmarks only")
+    add_spec_options(parser, "scorer_options")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
     dataset, predictions_path = dataset_and_file(args.positional + ([args.pred] if args.pred else []), "PREDICTIONS")
@@ -122,16 +114,16 @@ def main(argv=None) -> int:
         gold = manifest_file.raw_dir(manifest, args.data) / spec.gold_files[args.split]
     if not Path(gold).is_file():
         raise UserError(f"{gold}: no such file")
-    is_cid_file = spec.name == "bc5cdr" and is_pubtator(predictions_path)
-    if is_cid_file:
-        relations = read_cid_relations(Path(predictions_path))
-        figures, predicted = cid_relations(relations, Path(gold)), {pmid for pmid, _, _ in relations}
+    options = spec_options(spec, "scorer_options", args)
+    scored_as_written = spec.score_original_file(predictions_path, Path(gold), **options)
+    if scored_as_written is not None:
+        figures, predicted = scored_as_written
     else:
         ids = args.pmids or (str(Path(args.data_bin) / f"{args.split}.pmid") if args.data_bin else None)
         predictions = read_predictions(predictions_path, spec, ids)
-        figures, predicted = spec.score(predictions, Path(gold), classes=args.classes), {p.get("pmid") for p in predictions}
+        figures, predicted = spec.score(predictions, Path(gold), **options), {p.get("pmid") for p in predictions}
     report_coverage(spec, predicted, Path(gold), predictions_path)
-    if not is_cid_file:
+    if scored_as_written is None:
         write_scorer_files(spec, predictions, Path(gold), predictions_path)
     sys.stderr.write(spec.scorer_printout(figures, predictions_path))
     print(json.dumps({"dataset": spec.name, **{k: None if isinstance(v, float) and math.isnan(v) else v

@@ -432,10 +432,9 @@ class JsonlWriter:
 
 
 def _identifier(triple: dict, slot: str) -> str:
-    """The entity identifier of a triple's argument: the id decoding found (BC5CDR's MeSH ids
-    where an entity map was given), else its name."""
-    identifier = triple.get(f"{slot}_id")
-    return identifier if identifier not in (None, "", "-1") else triple[slot]
+    """The entity identifier of a triple's argument: the id decoding found, else its name. (Extraction
+    decodes new text, for which no dataset has an entity map: its triples carry names alone.)"""
+    return triple.get(f"{slot}_id") or triple[slot]
 
 
 def _mentions(document: Document, row: dict, types: Tuple[str, str]):

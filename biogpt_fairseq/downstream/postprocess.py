@@ -30,7 +30,7 @@ from typing import List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DATASETS, DECODERS, resolve
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.spec import strip_final_period
+from biogpt_fairseq.downstream.spec import add_spec_options, spec_options, strip_final_period
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
@@ -161,8 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pmids", help="ids aligned with the hypotheses (default: the data directory's SPLIT.pmid)")
     parser.add_argument("--source", help="robust decoder: source documents aligned with the hypotheses "
                                          "(default: fairseq's S- lines, or the data directory's text)")
-    parser.add_argument("--entities", help="bc5cdr: names to MeSH ids; the split's *.entities.json (one map, the "
-                                           "original's) or its raw JSON (one map per document)")
+    add_spec_options(parser, "decoding_options")
     parser.add_argument("--original-out", help="the original postprocess's file of the decoded values (default: "
                                                "HYPOTHESES.extracted.PubTator, .json or .txt, as the original names it)")
     parser.add_argument("--variant", "--form", help="the target form the model was trained on (default: the manifest's)")
@@ -185,12 +184,8 @@ def main(argv=None) -> int:
     if source_path is None and args.decoder == "robust" and sources is None and manifest and manifest.get("text"):
         source_path = str(Path(manifest["text"]) / f"{args.split}.x")
     sources = aligned_file(source_path, len(lines), "sources", hypotheses_path) or sources
-    resources = None
-    if spec.name == "bc5cdr":
-        if args.entities is None and manifest is None:
-            raise UserError("bc5cdr maps names to MeSH ids: give --data-bin or --entities")
-        raw_dir = manifest_file.raw_dir(manifest, args.data) if manifest else None
-        resources = spec.decoding_resources(raw_dir, args.split, entities=args.entities, decoder=args.decoder)
+    raw_dir = manifest_file.raw_dir(manifest, args.data) if manifest and spec.decoding_reads_raw_data else None
+    resources = spec.decoding_resources(raw_dir, args.split, args.decoder, **spec_options(spec, "decoding_options", args))
     rows = decode_all(spec, lines, pmids, sources, resources, args.decoder, variant)
     out = args.out or f"{hypotheses_path}.extracted.jsonl"
     original_out = args.original_out or f"{hypotheses_path}.extracted.{spec.original_extension}"
@@ -200,12 +195,8 @@ def main(argv=None) -> int:
         handle.writelines(spec.original_lines(rows))
     failed = sum(not r["parsed"] for r in rows)
     sys.stdout.write(original_printout(rows))
-    summary = f"postprocess {spec.name} ({args.decoder} decoder): failed = {failed}, total = {len(rows)} (kept, marked)"
-    if spec.name == "bc5cdr":
-        relations = sum(len(r["triples"]) for r in rows)
-        unmapped = sum("-1" in (t["head_id"], t["tail_id"]) for r in rows for t in r["triples"])
-        summary += f"; {relations} CID relations, {unmapped} with a name the entity map lacks (id -1)"
-    print(summary + f" -> {out}, {original_out}", file=sys.stderr)
+    print(f"postprocess {spec.name} ({args.decoder} decoder): failed = {failed}, total = {len(rows)} (kept, marked)"
+          f"{spec.decoding_summary(rows)} -> {out}, {original_out}", file=sys.stderr)
     return 0
 
 

@@ -36,6 +36,46 @@ def get_dataset(name: str) -> "DatasetSpec":
     return DATASETS[name]
 
 
+def only_dataset_of_kind(kind: str) -> Optional[str]:
+    """The name of the one registered dataset of `kind`, or None where there are none or several (a
+    model that does not name its dataset is then read as that one's)."""
+    names = [name for name, spec in DATASETS.items() if spec.kind == kind]
+    return names[0] if len(names) == 1 else None
+
+
+@dataclass(frozen=True)
+class SpecOption:
+    """A command-line option of a dataset's own, which the generic tools offer and hand to its hooks
+    (decoding options to `decoding_resources`, scorer options to `score`) as `dest=value`."""
+    flag: str  # e.g. "--entities"
+    help: str
+    default: object = None
+    choices: Optional[Tuple[str, ...]] = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def add_spec_options(parser, what: str) -> None:
+    """The options of every registered dataset's `what` ("decoding_options" or "scorer_options"),
+    each once, its help naming the datasets that read it."""
+    readers: Dict[str, List[str]] = {}
+    options: Dict[str, SpecOption] = {}
+    for name, spec in sorted(DATASETS.items()):
+        for option in getattr(spec, what):
+            options.setdefault(option.flag, option)
+            readers.setdefault(option.flag, []).append(name)
+    for flag, option in options.items():
+        parser.add_argument(flag, default=option.default, choices=option.choices,
+                            help=f"{', '.join(readers[flag])}: {option.help}")
+
+
+def spec_options(spec: "DatasetSpec", what: str, args) -> dict:
+    """The values of `spec`'s own options of `what` in parsed arguments (a dataset defined by files has none)."""
+    return {option.dest: getattr(args, option.dest) for option in getattr(spec, what)}
+
+
 @dataclass(frozen=True)
 class Example:
     id: str  # the PMID (or the record's key) where the original writes a .pmid file, else the line number
@@ -112,6 +152,11 @@ class DatasetSpec:
     paper_result = ""  # what the paper reports for BioGPT (347M), for scale
     prompt_prefixes = PROMPT_PREFIXES
     definition: Optional[dict] = None  # a dataset defined by files (custom.py): what rebuilds its spec
+    lowercase = True  # the model reads new text lower-cased, as the paper's datasets have it (not HoC)
+    # Options of the dataset's own on the generic tools' command lines (biogpt-postprocess: decoding;
+    # biogpt-evaluate: scoring), handed to `decoding_resources` and `score`.
+    decoding_options: Tuple[SpecOption, ...] = ()
+    scorer_options: Tuple[SpecOption, ...] = ()
 
     # --- building ------------------------------------------------------------------------------
 
@@ -143,11 +188,23 @@ class DatasetSpec:
         """The source text the model reads for new input (the API's task methods)."""
         raise NotImplementedError
 
+    def cased(self, text: str) -> str:
+        return text.lower() if self.lowercase else text
+
     # --- decoding ------------------------------------------------------------------------------
 
-    def decoding_resources(self, raw_dir: Path, split: str, **options) -> Optional[object]:
-        """What decoding a split needs besides the generated lines (BC5CDR: the name -> MeSH id maps)."""
+    decoding_reads_raw_data = False  # decoding_resources reads the split's raw files (BC5CDR's entity maps)
+
+    def decoding_resources(self, raw_dir: Optional[Path], split: str, decoder: str = "original",
+                           **options) -> Optional[object]:
+        """What decoding a split needs besides the generated lines (BC5CDR: the name -> MeSH id maps),
+        with a `for_document(id)` method; `raw_dir` is the split's raw folder where the spec reads raw
+        data and a data directory was given, else None; `options` are the values of `decoding_options`."""
         return None
+
+    def decoding_summary(self, rows: List[dict]) -> str:
+        """What postprocess adds to its count of decoded rows (BC5CDR: relations and unmapped names)."""
+        return ""
 
     # The original postprocess's own file, HYPOTHESES.extracted.<this>, which its scorer reads.
     original_extension = ""
@@ -169,9 +226,15 @@ class DatasetSpec:
 
     # --- scoring -------------------------------------------------------------------------------
 
-    def score(self, predictions: List[dict], gold_path: Path) -> dict:
-        """The original scorer's figures, under its names, for predictions in test order."""
+    def score(self, predictions: List[dict], gold_path: Path, **options) -> dict:
+        """The original scorer's figures, under its names, for predictions in test order; `options` are
+        the values of `scorer_options`."""
         raise NotImplementedError
+
+    def score_original_file(self, path: str, gold_path: Path, **options) -> Optional[Tuple[dict, set]]:
+        """(figures, ids of the predicted documents) where `path` is the original postprocess's file and
+        names its documents itself (BC5CDR's CID lines); None: its rows are read by `original_row`."""
+        return None
 
     # The original's Python scorers print "\n====File:  NAME" (NAME: the predictions' file name) before
     # their report; BC5CDR's Java evaluator does not.

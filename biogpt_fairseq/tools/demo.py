@@ -28,6 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
+from biogpt_fairseq.downstream import DATASETS, get_dataset
 from biogpt_fairseq.textio import UserError, atomic_output, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +42,6 @@ def _normalized(text: str) -> str:
 
 def build_task_corpus(data: Path, out: Path) -> dict:
     """Write out/task_train_docs.txt (each dataset's pre-training text) and out/test.pmids; return counts."""
-    from biogpt_fairseq.downstream import DATASETS
-
     test_ids, test_texts = set(), set()
     for spec in DATASETS.values():
         for doc_id, text in spec.documents(data / spec.folder / "raw", "test"):
@@ -152,8 +151,6 @@ def finetune_and_score(name: str, data: Path, corpus: Path, pretrained: Path, ou
 
 def baseline(name: str, data: Path) -> tuple:
     """(description, figures) of the dataset's trivial baseline, scored as the model is."""
-    from biogpt_fairseq.downstream import get_dataset
-
     spec = get_dataset(name)
     raw = data / spec.folder / "raw"
     what, rows = spec.trivial_baseline(raw, "test")
@@ -161,8 +158,6 @@ def baseline(name: str, data: Path) -> tuple:
 
 
 def results_table(results: dict) -> str:
-    from biogpt_fairseq.downstream import get_dataset
-
     lines = ["| dataset | metric | tiny BioGPT, this demo (CPU) | trivial baseline | BioGPT, paper (347M, GPU) |",
              "|---|---|---|---|---|"]
     for name, (figures, (what, base)) in results.items():
@@ -199,8 +194,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     parser.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs per task")
     parser.add_argument("--finetune-tasks", nargs="*", default=["bc5cdr", "pubmedqa"],
-                        choices=["bc5cdr", "ddi", "kd-dti", "pubmedqa", "hoc"],
-                        help="datasets to fine-tune and score (none: pre-training only)")
+                        choices=sorted(DATASETS),
+                        help="datasets to fine-tune and score (none: pre-training only); the first relation "
+                             "dataset's model then mines PubMed")
     args = parser.parse_args(argv)
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
     if not (data / "pubmed").is_dir():
@@ -258,10 +254,11 @@ def main(argv=None) -> int:
                          "model is 347M parameters fine-tuned on GPU. The baselines use no model.\n")
         print("\n" + table)
     mined = None
-    if "bc5cdr" in results:
-        print("== 7. mining PubMed: the BC5CDR model over the PubMed XML excerpt on Ray (biogpt-extract --ray)",
-              flush=True)
-        mined = mine("bc5cdr", data, out, args.workers)
+    miner = next((task for task in results if get_dataset(task).kind == "triples"), None)
+    if miner is not None:
+        print(f"== 7. mining PubMed: the {get_dataset(miner).folder} model over the PubMed XML excerpt on Ray "
+              "(biogpt-extract --ray)", flush=True)
+        mined = mine(miner, data, out, args.workers)
 
     print(f"\nDone in {time.time() - start:.0f} s. Artifacts:")
     for name, what in [("data/data-bin", "binarized shards"), ("data/bpecodes", "learned BPE codes"),
@@ -271,7 +268,7 @@ def main(argv=None) -> int:
             [(f"finetune/{t}", f"{t}: data, checkpoints, test generations and predictions") for t in results] + \
             ([("results.md", "the table above")] if results else []) + \
             ([(str(path.relative_to(out)), "mining's manifest" if path.name == "manifest.json" else
-               "mined chemical-disease relations") for path in sorted(mined.iterdir())] if mined else []):
+               f"mined {miner} relations") for path in sorted(mined.iterdir())] if mined else []):
         print(f"  {out / name}  ({what})")
     return 0
 

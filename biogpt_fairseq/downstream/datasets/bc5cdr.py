@@ -4,8 +4,8 @@ from typing import Dict, Tuple
 
 from biogpt_fairseq.downstream.relations import RelationSpec, RelationTemplate, load_json, title_and_abstract
 from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, read_cid_relations
-from biogpt_fairseq.downstream.spec import Example, register
-from biogpt_fairseq.textio import UserError
+from biogpt_fairseq.downstream.spec import Example, SpecOption, register
+from biogpt_fairseq.textio import UserError, read_lines
 
 UNMAPPED = "-1"  # what the original writes for a name its entity map does not have
 
@@ -18,6 +18,12 @@ def longest_mention_per_id(mention2id: Dict[str, str]) -> Dict[str, str]:
         if entity_id not in id2mention or len(mention) > len(id2mention[entity_id]):
             id2mention[entity_id] = mention
     return id2mention
+
+
+def is_pubtator(path: str) -> bool:
+    """Predictions as the original's BC5CDR postprocess writes them (CID lines), not JSON lines."""
+    first = next((line for _, line in read_lines(path) if line.strip()), "")
+    return bool(first) and not first.lstrip().startswith("{")
 
 
 def _normalized(name: str) -> str:
@@ -85,12 +91,23 @@ class BC5CDR(RelationSpec):
         for pmid, record in load_json(self.raw_path(raw_dir, split)).items():
             yield pmid, title_and_abstract(record)
 
-    def decoding_resources(self, raw_dir, split, entities=None, decoder="original"):
+    decoding_reads_raw_data = True
+    decoding_options = (SpecOption("--entities", "names to MeSH ids; the split's *.entities.json (one map, the "
+                                                 "original's) or its raw JSON (one map per document)"),)
+
+    def decoding_resources(self, raw_dir, split, decoder="original", entities=None):
         """The original maps names through the split's *.entities.json; the robust decoder through
         each document's own map in the split's raw JSON."""
         if entities is None:
+            if raw_dir is None:
+                raise UserError("bc5cdr maps names to MeSH ids: give --data-bin or --entities")
             entities = Path(raw_dir) / (self.entity_files[split] if decoder == "original" else self.raw_files[split])
         return EntityMaps(Path(entities))
+
+    def decoding_summary(self, rows):
+        relations = sum(len(r["triples"]) for r in rows)
+        unmapped = sum(UNMAPPED in (t["head_id"], t["tail_id"]) for r in rows for t in r["triples"])
+        return f"; {relations} CID relations, {unmapped} with a name the entity map lacks (id {UNMAPPED})"
 
     def prepare_sentence(self, sentence):
         return sentence.strip()
@@ -116,7 +133,7 @@ class BC5CDR(RelationSpec):
             return super().plausibility(source, resources)
         return lambda slot, value: _normalized(value) in resources[slot]
 
-    def score(self, predictions, gold_path, **options):
+    def score(self, predictions, gold_path):
         relations = []
         for row in predictions:
             for triple in row["triples"]:
@@ -124,6 +141,14 @@ class BC5CDR(RelationSpec):
                     raise UserError("bc5cdr predictions carry no MeSH ids: decode them with an entity map")
                 relations.append((row["pmid"], triple["head_id"], triple["tail_id"]))
         return cid_relations(relations, Path(gold_path))
+
+    def score_original_file(self, path, gold_path):
+        """The original postprocess's CID lines, which carry their PMIDs, scored as the BioCreative
+        evaluator scores them."""
+        if not is_pubtator(path):
+            return None
+        relations = read_cid_relations(Path(path))
+        return cid_relations(relations, Path(gold_path)), {pmid for pmid, _, _ in relations}
 
     def gold_documents(self, gold_path):
         return {pmid for pmid, _, _ in read_cid_relations(Path(gold_path))}

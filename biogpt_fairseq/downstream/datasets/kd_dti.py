@@ -8,8 +8,30 @@ the original does.
 """
 from pathlib import Path
 
-from biogpt_fairseq.downstream.relations import DrugInteractionSpec, RelationTemplate, title_and_abstract
+from biogpt_fairseq.downstream.datasets.ddi import DrugInteractionSpec
+from biogpt_fairseq.downstream.relations import RelationTemplate, title_and_abstract
 from biogpt_fairseq.downstream.spec import register
+
+
+def relation_verb(relation: str) -> str:
+    """A relation label as a verb, for the svo form: the rules of the original KD-DTI build."""
+    special = {"product of": "is the product of", "negative modulator": "negatively modulates",
+               "other/unknown": "randomly works with", "other": "randomly works with",
+               "incorporation into and destabilization": "incorporates into and destabilizates",
+               "cross-linking/alkylation": "cross lines / alkylates", "antibody": "is the antibody of",
+               "downregulator": "downregulates", "desensitize the target": "desensitizes", "protector": "protects",
+               "inhibitor": "inhibits", "weak inhibitor": "weakly inhibits", "blocker": "blocks"}
+    if relation in special:
+        return special[relation]
+    if relation.endswith(("agonist", "antagonist")):
+        return relation + "s"
+    if relation.endswith(("or", "er")):
+        return relation[:-2] + "es"
+    if relation.endswith("tion"):
+        return relation[:-3] + "es"
+    if relation.endswith("ing"):
+        return relation[:-3] + "s"
+    return relation + "s"
 
 
 @register
