@@ -1,4 +1,6 @@
-"""Dataset specs: building, the two decoders, the scorers' rules on hand-made cases, the CLIs."""
+"""Dataset specs: building, the two decoders, the scorers' rules on hand-made cases, the CLIs; the generic
+pipeline asks the specs, and the layers import one way."""
+import ast
 import json
 import math
 import sys
@@ -30,7 +32,7 @@ def test_every_gold_target_decodes_back_with_the_robust_decoder(data, name):
     raw = data / spec.folder / "raw"
     original_failures = n = 0
     for split in spec.raw_files:
-        resources = spec.decoding_resources(raw, split, decoder="robust") if name == "bc5cdr" else None
+        resources = spec.decoding_resources(raw, split, decoder="robust")
         for example in spec.examples(raw, split):
             if not example.target:
                 continue
@@ -288,3 +290,63 @@ def test_is_of_variant_round_trips_all_but_its_measured_ambiguities(data, name, 
     assert n > 700 and failures == failures_measured
     with pytest.raises(UserError, match="bc5cdr has no variant 'is-of'"):
         list(get_dataset("bc5cdr").examples(data / "BC5CDR/raw", "test", "is-of"))
+
+
+PACKAGE = REPO / "biogpt_fairseq"
+# The generic pipeline: every downstream module but the dataset specs, the API and what it loads, the demo.
+GENERIC = sorted(set((PACKAGE / "downstream").glob("*.py")) | {PACKAGE / "api.py", PACKAGE / "generator.py",
+                                                              PACKAGE / "tools" / "demo.py"})
+
+
+def test_the_generic_pipeline_names_no_dataset():
+    """It asks the spec (hooks, the registry): no string in it is a dataset's name, bar the demo's default
+    choice of what to fine-tune."""
+    named = []
+    for path in GENERIC:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        demo_defaults = {id(constant) for node in ast.walk(tree) if path.name == "demo.py"
+                         and isinstance(node, ast.keyword) and node.arg == "default" for constant in ast.walk(node)}
+        named += [f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in DATASETS and id(node) not in demo_defaults]
+    assert named == []
+
+
+def imports_among_modules():
+    """{module: {module it imports, at module level or in a function}} among the package's modules."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for target in imported:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):  # (not its own package)
+                    graph.setdefault(name, set()).add(target)
+    return graph
+
+
+def test_downstream_and_the_api_import_one_way_without_cycles():
+    graph = imports_among_modules()
+
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    ours = [m for m in graph if m.startswith(("biogpt_fairseq.downstream", "biogpt_fairseq.api",
+                                             "biogpt_fairseq.generator"))]
+    assert [m for m in ours if m in reachable(m)] == []  # no module of theirs reaches itself
+    assert [m for m in ours if m.startswith("biogpt_fairseq.downstream") and "biogpt_fairseq.api" in reachable(m)] == []

@@ -63,12 +63,12 @@ def choose_checkpoint(directory: Path, spec, checkpoint: str = None) -> Path:
 def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
           beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
           data: str = None, max_new_tokens: int = None, dtype: str = "fp32", engine: str = "fairseq") -> dict:
-    from biogpt_fairseq.api import BioGPT
+    from biogpt_fairseq.generator import Generator  # (torch, loaded where a model is)
 
     manifest = manifest_file.read(data_bin)
     spec = manifest_file.spec(manifest)
     path = choose_checkpoint(checkpoint_dir, spec, checkpoint)
-    model = BioGPT.from_pretrained(path, data=str(data_bin), dtype=dtype, engine=engine,
+    model = Generator.from_pretrained(path, data=str(data_bin), dtype=dtype, engine=engine,
                                    device="cpu" if cpu else None, max_tokens=ORIGINAL_MAX_TOKENS)
     manifest_file.agree("the data's dataset", manifest["dataset"], model.dataset, path)
     constraint = {"allowed_text": spec.constraint_text(manifest["variant"])} if constrained else {}
@@ -86,7 +86,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
     if spec.writes_ids:
         pmids = [line for _, line in read_lines(str(data_bin / f"{split}.pmid"))]
     raw_dir = manifest_file.raw_dir(manifest, data)
-    resources = spec.decoding_resources(raw_dir, split, decoder=decoder) if spec.name == "bc5cdr" else None
+    resources = spec.decoding_resources(raw_dir, split, decoder)
     rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])
     with atomic_output(f"{generated}.detok.extracted.jsonl") as handle:
         handle.writelines(json_line(r) for r in rows)

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from biogpt_fairseq.downstream.extraction import Extractor, extract_file, write_outputs
 from biogpt_fairseq.downstream.formats import OUTPUT_FORMATS, check_output, detect_format, read_documents
 from biogpt_fairseq.downstream.infer import ORIGINAL_MAX_TOKENS
 from biogpt_fairseq.textio import UserError, atomic_output, json_line
@@ -69,9 +70,9 @@ class Job:
 
 def load_model(job: Job, threads: Optional[int] = None):
     """The job's model, batched by the original's token budget."""
-    from biogpt_fairseq.api import BioGPT
+    from biogpt_fairseq.generator import Generator  # (torch, loaded where a model is)
 
-    return BioGPT.from_pretrained(job.model, data=job.data_bin, dtype=job.dtype, engine=job.engine,
+    return Generator.from_pretrained(job.model, data=job.data_bin, dtype=job.dtype, engine=job.engine,
                                   device=job.device, threads=threads, max_tokens=ORIGINAL_MAX_TOKENS)
 
 
@@ -242,8 +243,6 @@ def run_job(job: Job, patterns: List[str], out_dir: str, ray_address: Optional[s
 
 def _run_here(job: Job, todo, outputs, out: Path, threads, progress) -> Iterator[Tuple[str, dict]]:
     """The files one after another in this process, each resumable from its journal."""
-    from biogpt_fairseq.downstream.extract import Extractor, extract_file
-
     model = load_model(job, threads)
     tokens = TokenCount(model)
     extractor = Extractor(model, job.decoder, job.beam, job.max_new_tokens, job.batch_docs)
@@ -329,8 +328,6 @@ class ExtractionWorker:
     """(A Ray actor) one engine: a chunk of documents in, their result rows (JSON lines) out."""
 
     def __init__(self, job: Job, threads: Optional[int]):
-        from biogpt_fairseq.downstream.extract import Extractor
-
         model = load_model(job, threads)
         self.tokens = TokenCount(model)
         self.extractor = Extractor(model, job.decoder, job.beam, job.max_new_tokens, job.batch_docs)
@@ -406,8 +403,6 @@ class Collector:
                                                                      "not all: run the command again"}
 
     def _write(self, state: _FileState) -> dict:
-        from biogpt_fairseq.downstream.extract import write_outputs
-
         with open(state.spool, encoding="utf-8") as handle:
             rows = sorted((json.loads(line) for line in handle), key=lambda row: row["index"])
         try:
