@@ -145,7 +145,8 @@ def helps_run_side_by_side():
 
     entry_points = [(str(command),) for command in sorted(BIN.glob("biogpt-*"))]
     scripts = sorted({(sys.executable, str(REPO / command.words[0])) for command in COMMANDS
-                      if command.words[0].endswith(".py") and len(command.words) > 1}
+                      if command.words[0].endswith(".py") and len(command.words) > 1
+                      and (REPO / command.words[0]).is_file() and answers_help(command.words[0])}
                      | {(sys.executable, str(path)) for path in sorted((REPO / "bin").glob("*.py"))})
     helps = run_all([*entry_points, *scripts])
     subcommands = [(*argv, choice) for argv in entry_points
@@ -188,10 +189,19 @@ def check_entry_point(command):
     text = help_text(*argv)
     # a subcommand (biogpt-convert to-hf, biogpt-vocab learn-bpe) has its own options
     choices = re.search(r"\{([\w,-]+)\}", text)
-    if choices and len(words) > 1 and words[1] in choices.group(1).split(","):
+    if choices and words[1] in choices.group(1).split(","):
         argv.append(words[1])
         text = help_text(*argv)
     assert_options_in_help(command, options_of(words[1:]), text)
+
+
+def answers_help(script):
+    """Only a script that answers --help is asked (bench/gpu/run.sh would run its whole GPU check, a
+    test module its tests)."""
+    source = (REPO / script).read_text()
+    if Path(script).name.startswith("test_"):
+        return False
+    return "--help)" in source if script.endswith(".sh") else "argparse" in source
 
 
 def check_script(command):
@@ -201,16 +211,12 @@ def check_script(command):
         return
     script = words[0]
     assert (REPO / script).is_file(), f"{command}: no file {script}"
-    if len(words) == 1:  # a script named in prose: its path is the check
+    if len(words) == 1 or not answers_help(script):  # named in prose, or run by pytest: its path is the check
         return
-    source = (REPO / script).read_text()
-    # only a script that answers --help is asked (bench/gpu/run.sh would run its whole GPU check)
-    if script.endswith(".sh") and "--help)" in source:
+    if script.endswith(".sh"):
         text = shell_script_help(script)
-    elif script.endswith(".py") and "argparse" in source:
+    else:
         text = help_text(sys.executable, str(REPO / script))
-    else:  # a test module, a script without options: its path is the check
-        return
     assert_options_in_help(command, options_of(words[1:]), text)
 
 
