@@ -245,7 +245,7 @@ def check_fairseq(command, monkeypatch):
     if words[0].startswith("-"):
         words = ["DATA", *words]  # a fragment without its data directory
     if words[-1].startswith("-"):
-        words.append("VALUE")  # a fragment naming an option without its value
+        words.append("1")  # a fragment naming an option without its value: a number, as most take
     if "--user-dir" not in words:
         words += ["--user-dir", "biogpt_fairseq"]
     if "--task" not in words and command.words[0] != "fairseq-train":  # a fragment about the prompt task
