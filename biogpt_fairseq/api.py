@@ -54,7 +54,8 @@ class BioGPT(Generator):
         lines = self.complete(sources, beam=beam, **options)
         settings = self.settings
         variant = (settings.get("variant") if spec.name == settings.get("dataset") else None) or "default"
-        return [spec.decode(line, decoder, None, source, variant=variant).value for line, source in zip(lines, sources)]
+        return [spec.decode(line, decoder, None, source, variant=variant, layout=self.layout).value
+                for line, source in zip(lines, sources)]
 
     def extract_relations(self, abstracts: Sequence[str], dataset: Optional[str] = None, decoder: str = "original",
                           beam: int = 1, format: Optional[str] = None, **options) -> Union[List[List[Triple]], str]:

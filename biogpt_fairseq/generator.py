@@ -12,6 +12,7 @@ import torch
 
 from biogpt_fairseq.engines import engine_class
 from biogpt_fairseq.engines.base import Engine, load_checkpoint
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 from biogpt_fairseq.textio import UserError
 
 ON_OVERFLOW = ("truncate", "error")
@@ -80,6 +81,11 @@ class Generator:
     def settings(self) -> dict:
         """What the checkpoint says of its prompt and dataset (the task's state); {} for a language model."""
         return self.engine.settings
+
+    @property
+    def layout(self) -> PromptLayout:
+        """The prompt's layout (the original's defaults for a language model): what the decoders strip."""
+        return PromptLayout.from_settings(self.settings)
 
     @property
     def max_source_positions(self) -> Optional[int]:

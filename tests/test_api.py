@@ -125,3 +125,9 @@ def test_task_methods_decode_whole_sequences_with_the_specs(prompt_model, data, 
         f"{s} learned1 {e.target}" for s, e in zip(sources, examples)])
     triples = prompt_model.extract_relations([e.source for e in examples])
     assert [[tuple(t) for t in ts] for ts in triples] == [list(e.gold) for e in examples]
+    # a model whose task named its learned tokens otherwise: the decoders strip what its layout says
+    monkeypatch.setitem(prompt_model.settings, "learned_prompt_pattern", "virtual")
+    monkeypatch.setattr(prompt_model, "complete", lambda sources, **_: [
+        f"{s} virtual1 virtual2 {e.target}" for s, e in zip(sources, examples)])
+    triples = prompt_model.extract_relations([e.source for e in examples])
+    assert [[tuple(t) for t in ts] for ts in triples] == [list(e.gold) for e in examples]

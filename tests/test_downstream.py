@@ -8,10 +8,11 @@ import sys
 import pytest
 from conftest import REPO, run_tool
 
-from biogpt_fairseq.downstream import DATASETS, get_dataset
+from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
 from biogpt_fairseq.downstream.build import build
 from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
 from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match, java_double, label_micro_f1
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 from biogpt_fairseq.textio import UserError
 
 
@@ -79,6 +80,7 @@ def test_pubmedqa_settings(data, tmp_path):
     assert (tmp_path / "free" / "test.y").read_bytes() == (tmp_path / "required" / "test.y").read_bytes()
 
 
+@pytest.mark.fast
 def test_the_two_decoders_on_names_containing_and():
     bc5cdr = get_dataset("bc5cdr")
     line = "learned1 learned2 the relation between sodium and potassium citrate and nausea and vomiting exists."
@@ -92,6 +94,7 @@ def test_the_two_decoders_on_names_containing_and():
         [("sodium and potassium citrate", "nausea and vomiting", "C1", "D1")]
 
 
+@pytest.mark.fast
 def test_the_original_decoders_quirks_are_kept():
     ddi, pubmedqa, hoc = get_dataset("ddi"), get_dataset("pubmedqa"), get_dataset("hoc")
     # the prompt is stripped up to its last token; without it, a hard prompt phrase is searched anywhere;
@@ -109,6 +112,7 @@ def test_the_original_decoders_quirks_are_kept():
     assert hoc.decode("learned1 the type of this document is empty..", "robust").value == ["empty"]
 
 
+@pytest.mark.fast
 def test_unparseable_lines_are_kept_marked_and_counted(tmp_path):
     hyps = tmp_path / "hyps.txt"
     hyps.write_text("the interaction between aspirin and warfarin is effect.\nno relation here\n\n")
@@ -120,6 +124,7 @@ def test_unparseable_lines_are_kept_marked_and_counted(tmp_path):
     assert "failed = 2, total = 3" in result.stderr.decode()
 
 
+@pytest.mark.fast
 def test_fairseq_generate_output_is_put_back_in_order_as_whole_lines(tmp_path):
     generate = tmp_path / "gen.out"
     generate.write_text(
@@ -165,6 +170,7 @@ PERL_DETOKENIZED = [
 ]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("tokens, perl", PERL_DETOKENIZED)
 def test_detokenization_is_the_originals_perl(tokens, perl):
     assert detokenize(tokens) == perl
@@ -196,6 +202,7 @@ def test_a_contradicting_dataset_or_variant_is_an_error(data, tmp_path):
         assert result.returncode == 2 and message in result.stderr.decode() and "which records" in result.stderr.decode()
 
 
+@pytest.mark.fast
 def test_hard_match_hand_computed():
     golden = {"d1": [("Aspirin", "Warfarin", "effect"), ("insulin", "PPAR-gamma type 2 (PPARG)", "agonist")],
               "d2": [("a", "b", "int")]}
@@ -212,6 +219,7 @@ def test_hard_match_hand_computed():
     assert (f["all p"], f["all r"]) == (1.0, 2 / 3)
 
 
+@pytest.mark.fast
 def test_the_cdr_evaluators_rules(tmp_path):
     gold = tmp_path / "gold.PubTator"
     gold.write_text("1|t|T\n1|a|A\n1\t0\t4\tx\tChemical\tC1\n1\tCID\tC1\tD1\n1\tCID\tMESH:C2\tD2\n\n"
@@ -229,12 +237,14 @@ def test_the_cdr_evaluators_rules(tmp_path):
         ["1.0", "0.4", "9.380863039399625E-4", "1.0E7", "123.0"]
 
 
+@pytest.mark.fast
 def test_label_micro_f1_ignores_unknown_labels():
     classes = {"a", "b", "empty"}
     f = label_micro_f1([["a", "zzz"], ["failed"], ["empty", "b"]], [["a"], ["b"], ["empty"]], classes)
     assert (f["tp"], f["fp"], f["fn"]) == (2, 1, 1) and f["micro f1"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.fast
 def test_label_micro_f1_is_the_originals_pinned_scikit_learn():
     """scikit-learn 1.2.1 (the original's requirements.txt) prints these for 274 / 0 / 4,947 and
     3,950 / 1,932 / 1,271 (two of the recorded HoC variants); 2tp / (2tp + fp + fn), newer
@@ -263,6 +273,7 @@ def test_bc5cdr_pubtator_output_keeps_unmapped_names_as_the_original(data, tmp_p
     assert json.loads(result.stdout)["TP"] == 1
 
 
+@pytest.mark.fast
 def test_decode_all_row_format():
     line = "the type of this document is cellular energetics | inducing angiogenesis."
     rows = decode_all(get_dataset("hoc"), [line])
@@ -290,6 +301,29 @@ def test_is_of_variant_round_trips_all_but_its_measured_ambiguities(data, name, 
     assert n > 700 and failures == failures_measured
     with pytest.raises(UserError, match="bc5cdr has no variant 'is-of'"):
         list(get_dataset("bc5cdr").examples(data / "BC5CDR/raw", "test", "is-of"))
+
+
+@pytest.mark.parametrize("name, answer, value", [
+    ("hoc", "the type of this document is empty.", ["empty"]),
+    ("pubmedqa", "the answer to the question given the context is yes.", "yes"),
+    ("ddi", "the interaction between aspirin and warfarin is effect.",
+     [{"head": "aspirin", "relation": "effect", "tail": "warfarin"}]),
+])
+def test_the_decoders_strip_the_learned_tokens_the_models_layout_names(name, answer, value, tmp_path):
+    """A model whose task named its learned tokens otherwise (--learned-prompt-pattern virtual) decodes as
+    the original's names do by default."""
+    spec, virtual = get_dataset(name), PromptLayout(learned_prompt=2, learned_prompt_pattern="virtual")
+    for decoder in DECODERS:
+        assert spec.decode(f"some source virtual1 virtual2 {answer}", decoder, layout=virtual).value == value
+        assert spec.decode(f"some source learned1 learned2 {answer}", decoder).value == value  # the default
+    if spec.kind == "triples":  # (the answer phrases are found anywhere: only a relation's sentence shows it)
+        for decoder in DECODERS:
+            assert not spec.decode(f"some source virtual1 virtual2 {answer}", decoder).parsed
+    hyps, ids = tmp_path / "h.txt", tmp_path / "ids"
+    hyps.write_text(f"some source virtual1 virtual2 {answer}\n")
+    ids.write_text("1\n")
+    bin_tool("postprocess_rel.py", name, hyps, "--pmids", ids, "--learned-prompt-pattern", "virtual")
+    assert json.loads((tmp_path / "h.txt.extracted.jsonl").read_text())[spec.kind] == value
 
 
 PACKAGE = REPO / "biogpt_fairseq"

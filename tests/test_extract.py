@@ -62,7 +62,7 @@ def extract(checkpoints, data_bin, source, out, *options, check=True):
 def extractor(custom_model):
     """What biogpt-extract runs, loaded once: the model and its dataset's spec."""
     from biogpt_fairseq import BioGPT
-    from biogpt_fairseq.downstream.extract import Extractor
+    from biogpt_fairseq.downstream.extraction import Extractor
 
     data_bin, checkpoints, _ = custom_model
     return Extractor(BioGPT.from_pretrained(checkpoints / "checkpoint_last.pt", data=str(data_bin)),
@@ -70,7 +70,7 @@ def extractor(custom_model):
 
 
 def test_extraction_from_each_input_format_to_each_output_format(custom_model, extractor, data, tmp_path):
-    from biogpt_fairseq.downstream.extract import extract_file
+    from biogpt_fairseq.downstream.extraction import extract_file
 
     data_bin, checkpoints, root = custom_model
     pubtator = (data / "BC5CDR" / "raw" / "CDR_TestSet.PubTator.txt").read_text(encoding="utf-8").split("\n\n")
@@ -111,7 +111,7 @@ def test_extraction_from_each_input_format_to_each_output_format(custom_model, e
 
 
 def test_bad_records_keep_their_place_and_bad_files_stop_with_their_position(custom_model, extractor, tmp_path):
-    from biogpt_fairseq.downstream.extract import extract_file
+    from biogpt_fairseq.downstream.extraction import extract_file
 
     data_bin, checkpoints, _ = custom_model
     (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "Aspirin."}\n{broken\n{"id": "c", "title": "T", '

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from biogpt_fairseq.downstream.relations import strip_prompt_residue
 from biogpt_fairseq.downstream.spec import (
-    Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix, with_final_period,
+    DEFAULT_LAYOUT, Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix, with_final_period,
 )
 
 LONG_ANSWER = " answer: "
@@ -31,13 +31,15 @@ class AnswerSpec(DatasetSpec):
     def constraint_text(self, variant: str = "default") -> str:
         return f"{self.phrase} {' '.join(self.answers)} ."
 
-    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
+    def decode(self, line, decoder="original", resources=None, source="", variant="default",
+               layout=DEFAULT_LAYOUT):
         if decoder == "original":  # everything after the phrase is the answer
-            match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
+            stripped = strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes(layout))
+            match = re.search(f"{self.phrase}(.*)", stripped)
             return Decoded(True, match.group(1).strip()) if match else Decoded(False, None)
         by_lower = {answer.lower(): answer for answer in self.answers}
         choices = "|".join(re.escape(a) for a in sorted(by_lower, key=len, reverse=True))
-        match = re.search(rf"{self.phrase}\s+({choices})(?!\w)", strip_prompt_residue(line).lower())
+        match = re.search(rf"{self.phrase}\s+({choices})(?!\w)", strip_prompt_residue(line, layout).lower())
         return Decoded(True, by_lower[match.group(1)]) if match else Decoded(False, None)
 
     original_extension = "txt"

@@ -94,7 +94,7 @@ class Extractor:
                 results.append((document, row))
                 continue
             line = next(lines)
-            decoded = self.spec.decode(line, self.decoder, None, source, variant=self.variant)
+            decoded = self.spec.decode(line, self.decoder, None, source, self.variant, self.model.layout)
             row = result_row(document, self.spec.kind, decoded.value, decoded.parsed, line)
             if next(cut):
                 row["source_cut"] = self.model.max_source_positions

@@ -87,7 +87,7 @@ def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path =
         pmids = [line for _, line in read_lines(str(data_bin / f"{split}.pmid"))]
     raw_dir = manifest_file.raw_dir(manifest, data)
     resources = spec.decoding_resources(raw_dir, split, decoder)
-    rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"])
+    rows = decode_all(spec, detok, pmids, None, resources, decoder, manifest["variant"], model.layout)
     with atomic_output(f"{generated}.detok.extracted.jsonl") as handle:
         handle.writelines(json_line(r) for r in rows)
     original_out = f"{generated}.detok.extracted.{spec.original_extension}"

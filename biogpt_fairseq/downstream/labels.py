@@ -9,7 +9,7 @@ from typing import List, Sequence
 
 from biogpt_fairseq.downstream.relations import strip_prompt_residue
 from biogpt_fairseq.downstream.spec import (
-    Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix, with_final_period,
+    DEFAULT_LAYOUT, Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix, with_final_period,
 )
 
 
@@ -31,14 +31,16 @@ class LabelSpec(DatasetSpec):
     def split_labels(self, text: str) -> List[str]:
         return [label.strip() for label in text.split(self.separator)]
 
-    def decode(self, line, decoder="original", resources=None, source="", variant="default"):
+    def decode(self, line, decoder="original", resources=None, source="", variant="default",
+               layout=DEFAULT_LAYOUT):
         if decoder == "original":
-            match = re.search(f"{self.phrase}(.*)", strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes))
+            stripped = strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes(layout))
+            match = re.search(f"{self.phrase}(.*)", stripped)
             if not match:
                 return Decoded(False, [])
             text = match.group(1).strip()
             return Decoded(True, self.split_labels(text), text)
-        match = re.search(rf"{self.phrase} (.+?)[\s.]*$", strip_prompt_residue(line).lower())
+        match = re.search(rf"{self.phrase} (.+?)[\s.]*$", strip_prompt_residue(line, layout).lower())
         if not match:
             return Decoded(False, [])
         by_lower = {label.lower(): label for label in self.labels}  # the line was read lower-cased

@@ -30,7 +30,8 @@ from typing import List, Optional, Tuple
 
 from biogpt_fairseq.downstream import DATASETS, DECODERS, resolve
 from biogpt_fairseq.downstream import manifest as manifest_file
-from biogpt_fairseq.downstream.spec import add_spec_options, spec_options, strip_final_period
+from biogpt_fairseq.downstream.spec import DEFAULT_LAYOUT, add_spec_options, spec_options, strip_final_period
+from biogpt_fairseq.tasks.prompt_layout import DEFAULT_STEM, PromptLayout
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 GENERATE_LINE = re.compile(r"^([SHDTP])-(\d+)\t(.*)$")
@@ -103,8 +104,8 @@ def aligned_file(path: Optional[str], n: int, what: str, hypotheses_path: str) -
 
 
 def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None, decoder="original",
-               variant="default") -> List[dict]:
-    """One decoded row per line."""
+               variant="default", layout: PromptLayout = DEFAULT_LAYOUT) -> List[dict]:
+    """One decoded row per line, of a model whose prompt is `layout`."""
     if decoder not in DECODERS:
         raise UserError(f"unknown decoder {decoder!r}: choose from {', '.join(DECODERS)}")
     rows = []
@@ -113,7 +114,7 @@ def decode_all(spec, lines: List[str], pmids=None, sources=None, resources=None,
         if pmids is not None:
             row["pmid"] = pmids[i].strip()
         document = resources.for_document(row["pmid"]) if resources is not None else None
-        decoded = spec.decode(line, decoder, document, sources[i] if sources else "", variant=variant)
+        decoded = spec.decode(line, decoder, document, sources[i] if sources else "", variant, layout)
         row.update({"parsed": decoded.parsed, spec.kind: decoded.value})
         if decoded.text is not None:
             row["text"] = decoded.text
@@ -165,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--original-out", help="the original postprocess's file of the decoded values (default: "
                                                "HYPOTHESES.extracted.PubTator, .json or .txt, as the original names it)")
     parser.add_argument("--variant", "--form", help="the target form the model was trained on (default: the manifest's)")
+    parser.add_argument("--learned-prompt-pattern", default=DEFAULT_STEM,
+                        help="the stem of the model's learned prompt tokens, as its task's option of that name: "
+                             "what the decoders strip (default: learned, the original's)")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
     dataset, hypotheses_path = dataset_and_file(args.positional, "HYPOTHESES")
@@ -185,8 +189,10 @@ def main(argv=None) -> int:
         source_path = str(Path(manifest["text"]) / f"{args.split}.x")
     sources = aligned_file(source_path, len(lines), "sources", hypotheses_path) or sources
     raw_dir = manifest_file.raw_dir(manifest, args.data) if manifest and spec.decoding_reads_raw_data else None
-    resources = spec.decoding_resources(raw_dir, args.split, args.decoder, **spec_options(spec, "decoding_options", args))
-    rows = decode_all(spec, lines, pmids, sources, resources, args.decoder, variant)
+    resources = spec.decoding_resources(raw_dir, args.split, args.decoder,
+                                        **spec_options(spec, "decoding_options", args))
+    rows = decode_all(spec, lines, pmids, sources, resources, args.decoder, variant,
+                      PromptLayout(learned_prompt_pattern=args.learned_prompt_pattern))
     out = args.out or f"{hypotheses_path}.extracted.jsonl"
     original_out = args.original_out or f"{hypotheses_path}.extracted.{spec.original_extension}"
     with atomic_output(out) as handle:

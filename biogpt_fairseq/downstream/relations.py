@@ -6,13 +6,17 @@ the line into sentences, and match each with a greedy regex (a name containing
 sentence and keeps the one whose names the source document (or an entity map)
 contains, and finds the answer after prompt residue anywhere in the line.
 """
+import functools
 import itertools
 import json
 import re
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from biogpt_fairseq.downstream.spec import Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix
+from biogpt_fairseq.downstream.spec import (
+    DEFAULT_LAYOUT, Decoded, DatasetSpec, strip_final_period, strip_prompt_prefix,
+)
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 from biogpt_fairseq.textio import UserError
 
 
@@ -99,22 +103,27 @@ class RelationTemplate:
                                                  for slot, value in c.items() if slot != "relation"))
 
 
-LEARNED_TOKEN = re.compile(r"\blearned\d+\b", re.I)
-# Prompt residue the robust decoder removes: learned prompt tokens anywhere, the original's hard prompts in front.
-PROMPT_RESIDUE = re.compile(r"\blearned\d+\b|^\s*(in conclusion ,?|we can conclude that|we have that)\s*", re.I)
+@functools.lru_cache(maxsize=None)
+def prompt_residue(stem: str) -> Tuple[re.Pattern, re.Pattern]:
+    """(a learned prompt token named with `stem`; the prompt residue the robust decoder removes: such
+    tokens anywhere, the original's hard prompts in front)."""
+    token = rf"\b{re.escape(stem)}\d+\b"
+    hard_prompts = r"^\s*(in conclusion ,?|we can conclude that|we have that)\s*"
+    return re.compile(token, re.I), re.compile(f"{token}|{hard_prompts}", re.I)
 
 
-def strip_prompt_residue(text: str) -> str:
+def strip_prompt_residue(text: str, layout: PromptLayout = DEFAULT_LAYOUT) -> str:
     """The answer of a generated line: what follows the last learned prompt token (a whole line is
     the source, the prompt and the answer), without prompt residue, on single spaces."""
+    learned_token, residue = prompt_residue(layout.learned_prompt_pattern)
     last = None
-    for last in LEARNED_TOKEN.finditer(text):
+    for last in learned_token.finditer(text):
         pass
     if last is not None:
         text = text[last.end():]
     previous = None
     while previous != text:
-        previous, text = text, PROMPT_RESIDUE.sub(" ", text)
+        previous, text = text, residue.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -165,17 +174,17 @@ class RelationSpec(DatasetSpec):
         return "; ".join(template.render(head=h, relation=r, tail=t) for h, r, t in triples) + "."
 
     def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
-               variant: str = "default") -> Decoded:
+               variant: str = "default", layout: PromptLayout = DEFAULT_LAYOUT) -> Decoded:
         template = self.template(variant)
         if decoder == "original":
-            text = strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes)
+            text = strip_prompt_prefix(strip_final_period(line), self.prompt_prefixes(layout))
             triples = []
             for sentence in re.split(self.sentence_separator, text):
                 slots = template.match_original(self.prepare_sentence(sentence))
                 if slots is not None:
                     triples.append(self.triple(slots, resources))
             return Decoded(bool(triples), triples)
-        text = strip_prompt_residue(line).strip()
+        text = strip_prompt_residue(line, layout).strip()
         text = text[:-1] if text.endswith(".") else text
         segments = [s for s in (p.strip() for p in text.split(self.sentence_separator.strip())) if s]
         resources = self.robust_resources(resources)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 from biogpt_fairseq.textio import UserError, read_lines
 
 DATASETS: Dict[str, "DatasetSpec"] = {}
@@ -131,8 +132,11 @@ def with_final_period(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-# The original's prefix patterns; BC5CDR's has a space before the comma.
-PROMPT_PREFIXES = ("(learned[0-9]+ )+", "we can conclude that", "we have that", "in conclusion,")
+# The prompt of a model whose layout is not known: the original's learned tokens, learned1 learned2 ...
+DEFAULT_LAYOUT = PromptLayout()
+# The hard prompts the original experimented with, whose prefixes its postprocess strips after the
+# learned tokens'; BC5CDR's has a space before the comma.
+HARD_PROMPTS = ("we can conclude that", "we have that", "in conclusion,")
 
 
 class DatasetSpec:
@@ -150,7 +154,7 @@ class DatasetSpec:
     variants: Dict[str, str] = {"default": "as the original release builds it"}
     pretraining_split: Optional[str] = "train"  # whose documents a pre-training corpus may take (the demo's)
     paper_result = ""  # what the paper reports for BioGPT (347M), for scale
-    prompt_prefixes = PROMPT_PREFIXES
+    hard_prompts = HARD_PROMPTS
     definition: Optional[dict] = None  # a dataset defined by files (custom.py): what rebuilds its spec
     lowercase = True  # the model reads new text lower-cased, as the paper's datasets have it (not HoC)
     # Options of the dataset's own on the generic tools' command lines (biogpt-postprocess: decoding;
@@ -218,10 +222,16 @@ class DatasetSpec:
         stands for, with what scoring reads: evaluate scores the file the original's scorer reads."""
         raise NotImplementedError
 
+    def prompt_prefixes(self, layout: PromptLayout = DEFAULT_LAYOUT) -> Tuple[str, ...]:
+        """The original postprocess's prefix patterns, in its order: the run of the model's learned prompt
+        tokens (its layout's stem), then the hard prompts."""
+        return (layout.learned_regex,) + self.hard_prompts
+
     def decode(self, line: str, decoder: str = "original", resources=None, source: str = "",
-               variant: str = "default") -> Decoded:
+               variant: str = "default", layout: PromptLayout = DEFAULT_LAYOUT) -> Decoded:
         """One generated line: `resources` are this document's (`decoding_resources(...).for_document`),
-        `source` its source text (the robust decoder's context)."""
+        `source` its source text (the robust decoder's context), `layout` the model's prompt (whose
+        learned tokens are stripped)."""
         raise NotImplementedError
 
     # --- scoring -------------------------------------------------------------------------------

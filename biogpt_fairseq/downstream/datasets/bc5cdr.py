@@ -66,7 +66,7 @@ class BC5CDR(RelationSpec):
                   "test": "CDR_TestSet.PubTator.txt"}
     entity_files = {split: f"{split}.entities.json" for split in raw_files}
     sentence_separator = ";"
-    prompt_prefixes = ("(learned[0-9]+ )+", "in conclusion ,", "we can conclude that", "we have that")
+    hard_prompts = ("in conclusion ,", "we can conclude that", "we have that")
     forms = {"rel-is": RelationTemplate("the relation between {head} and {tail} exists",
                                         r"the relation between (.*) and (.*) exists", ("head", "tail"))}
     relation_name = "CID"
