@@ -1,5 +1,7 @@
 """The language_modeling_prompt task and transformer_lm_prompt model on real fairseq runs."""
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq.downstream import get_dataset
 from biogpt_fairseq.engines import ENGINES
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 
 
 def _dictionary():
@@ -31,6 +34,7 @@ def _words(d, tokens):
     return [d[i] for i in tokens]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("prefix", [False, True])
 def test_sequence_truncation_and_sizes_as_the_original(prefix):
     """The original's dataset: the source cut to max_source_positions with its last kept token made
@@ -40,8 +44,8 @@ def test_sequence_truncation_and_sizes_as_the_original(prefix):
     d = _dictionary()
     src, tgt = _pairs(d, ["a b c d e", "a"], ["d e d e d e", "e"])
     prompt = torch.LongTensor([d.index("learned1"), d.index("learned2")])
-    ds = PromptedPairDataset(src, tgt, d, prompt, max_source_positions=3, max_positions=10, prefix=prefix,
-                             separator=d.index("<seqsep>") if prefix else None)
+    layout = PromptLayout(learned_prompt=2, prefix=prefix)
+    ds = PromptedPairDataset(src, tgt, d, prompt, max_source_positions=3, max_positions=10, layout=layout)
     room = 10 - 3 - 2 - int(prefix)  # the target's
     assert ds.max_target_length == room
     item = ds[0]
@@ -54,12 +58,12 @@ def test_sequence_truncation_and_sizes_as_the_original(prefix):
     assert ds.sizes.tolist() == [3 + room, 1 + 2]  # (source 5 -> 3) + (target 7 -> room); 1 + 2
     batch = ds.collater([ds[0], ds[1]])
     assert batch["ntokens"] == len(item["labels"]) + len(ds[1]["labels"])
-    on_target = PromptedPairDataset(src, tgt, d, prompt, 3, 10, prefix=prefix, loss_on_target_only=True,
-                                    separator=d.index("<seqsep>") if prefix else None)
+    on_target = PromptedPairDataset(src, tgt, d, prompt, 3, 10, layout=layout, loss_on_target_only=True)
     labels = on_target[0]["labels"].tolist()
     assert labels[:len(body)] == [d.pad()] * len(body) and _words(d, labels[len(body):]) == target
 
 
+@pytest.mark.fast
 def test_inference_items_are_the_prompted_source():
     d = _dictionary()
     src, _ = _pairs(d, ["a b c d e", "a"], ["e", "e"])
@@ -70,6 +74,7 @@ def test_inference_items_are_the_prompted_source():
     assert ds.ordered_indices().tolist() == [1, 0]
 
 
+@pytest.mark.fast
 def test_a_prompt_leaving_no_room_for_the_target_is_refused():
     d = _dictionary()
     src, tgt = _pairs(d, ["a"], ["e"])
@@ -247,3 +252,42 @@ def test_fairseq_interactive_continues_source_and_prompt(pubmedqa_data, tiny_pro
     sources = [line.split("\t")[1] for line in lines if line.startswith("S-")]
     assert all(s.endswith("learned1 learned2 learned3 learned4 learned5 learned6 learned7 learned8 learned9")
                for s in sources)
+
+
+def test_the_plugin_imports_nothing_of_downstream():
+    """What `fairseq-train --user-dir biogpt_fairseq` loads (fairseq's --user-dir loader, in a fresh
+    process) is the plugin alone: downstream/ uses the plugin, never the reverse, so no dataset spec
+    and no module named in $BIOGPT_DATASETS is imported (this one does not exist)."""
+    probe = ("import sys; from argparse import Namespace; from fairseq import utils; "
+             f"utils.import_user_module(Namespace(user_dir={str(REPO / 'biogpt_fairseq')!r})); "
+             "from fairseq.tasks import TASK_REGISTRY; assert 'language_modeling_prompt' in TASK_REGISTRY; "
+             "print(sorted(m for m in sys.modules if m.startswith('biogpt_fairseq.downstream')))")
+    result = run_tool(sys.executable, "-c", probe, env={"BIOGPT_DATASETS": "no_such_dataset_module"})
+    assert result.stdout.decode().strip() == "[]"
+
+
+def test_the_prompt_layout_reads_without_fairseq():
+    """The downstream decoders read a model's learned tokens' pattern off its layout: importing it
+    (in a fresh process) loads neither fairseq nor torch."""
+    probe = ("import sys; from biogpt_fairseq.tasks.prompt_layout import PromptLayout; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fairseq', 'torch')))")
+    assert run_tool(sys.executable, "-c", probe).stdout.decode().strip() == "[]"
+
+
+def test_the_prompt_layout_appends_as_the_original_and_finds_its_learned_tokens():
+    """The separator first, then the prompt tokens the dictionary lacks, once; the learned tokens of
+    any stem as the original's `(learned[0-9]+ )+` finds them for its stem."""
+    manual = PromptLayout(manual_prompt="we have that <seqsep> we x", prefix=True)
+    assert manual.appended_symbols(known={"we", "have", "that"}.__contains__) == ["<seqsep>", "x"]
+    assert manual.prompt_tokens == ("we", "have", "that", "<seqsep>", "we", "x")
+    assert manual.arrange(["s"], ["p"], ["|"]) == [["p"], ["s"], ["|"]]
+    learned = PromptLayout.from_settings({"learned_prompt": 2, "learned_prompt_pattern": None, "prefix": None})
+    assert learned == PromptLayout(learned_prompt=2) and learned.appended_symbols(known=lambda t: False) == \
+        ["learned1", "learned2"]
+    assert learned.arrange(["s"], ["p"], []) == [["s"], ["p"]]
+    line = "a b learned1 learned12 the answer learned3 is yes"
+    assert re.split(learned.learned_regex, line)[-1] == re.split("(learned[0-9]+ )+", line)[-1] == "is yes"
+    other = PromptLayout(learned_prompt=2, learned_prompt_pattern="v.")
+    assert re.split(other.learned_regex, "a v.1 v.2 yes vx1 no")[-1] == "yes vx1 no"
+    with pytest.raises(ValueError, match="cannot both be set"):
+        PromptLayout(learned_prompt=1, manual_prompt="x")

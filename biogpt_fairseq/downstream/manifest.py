@@ -5,40 +5,13 @@ it into `data-bin` with the dictionary, the BPE codes and the id files. It says
 which dataset and variant the data are, and where the raw data and gold files
 are, so postprocess, evaluate, infer, the task and the API read them from here.
 """
-import json
 import os
 from pathlib import Path
 from typing import Optional
 
-from biogpt_fairseq.textio import UserError, atomic_output, read_json
-
-NAME = "manifest.json"
-FORMAT = 1
-
-
-def write(directory: Path, manifest: dict) -> None:
-    with atomic_output(str(Path(directory) / NAME)) as handle:
-        json.dump({"format": FORMAT, **manifest}, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-
-
-def read(directory: Path) -> dict:
-    path = Path(directory) / NAME
-    if not path.exists():
-        raise UserError(f"{path}: no such file ({directory} was not made by preprocess/finetune.sh "
-                        "or biogpt-build)")
-    manifest = read_json(path)
-    if not isinstance(manifest, dict):
-        raise UserError(f"{path}: not a manifest (a JSON object)")
-    if manifest.get("format") != FORMAT:
-        raise UserError(f"{path}: manifest format {manifest.get('format')!r}, this version reads {FORMAT}")
-    return manifest
-
-
-def read_optional(directory: Optional[Path]) -> Optional[dict]:
-    if directory is None or not (Path(directory) / NAME).exists():
-        return None
-    return read(directory)
+# The reader and writer are the plugin's (the prompt task reads manifests): downstream's steps use them from here.
+from biogpt_fairseq.data.manifest import NAME, read, write  # noqa: F401
+from biogpt_fairseq.textio import UserError
 
 
 def spec(manifest: dict):

@@ -27,11 +27,12 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
 
+from biogpt_fairseq.data import manifest
 from biogpt_fairseq.data.tokenize import english_moses
-from biogpt_fairseq.downstream import manifest
 from biogpt_fairseq.runtime import precision
 from biogpt_fairseq.runtime.sequence_generator import AllowedTokens, BioGPTSequenceGenerator
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
+from biogpt_fairseq.tasks.prompt_layout import OPTIONS as PROMPT_OPTIONS, PromptLayout
 
 ORIGINAL_MAX_SOURCE_POSITIONS = 384  # the original task's default
 BPE_CODES = "bpecodes"
@@ -76,9 +77,11 @@ class LanguageModelingPromptConfig(LanguageModelingConfig):
                                         "differences from the original; default: as loaded, fp32"})
 
 
-# What the task saves in checkpoints: the settings inference needs, and the dictionary's extension.
-STATE_KEYS = ("learned_prompt", "learned_prompt_pattern", "manual_prompt", "prefix", "sep_token",
-              "max_source_positions", "max_target_positions", "dataset", "variant", "definition", "appended_symbols")
+# The options a checkpoint keeps (in its task state) and a command line may not contradict: the
+# prompt layout's and the length limits.
+SAVED_OPTIONS = (*PROMPT_OPTIONS, "max_source_positions", "max_target_positions")
+# The task's state: those options, what the data's manifest names, and the dictionary's extension.
+STATE_KEYS = (*SAVED_OPTIONS, *manifest.MODEL_KEYS, "appended_symbols")
 
 
 def dictionary_file(directory: str, source_lang: Optional[str]) -> str:
@@ -102,14 +105,10 @@ class LanguageModelingPromptTask(LanguageModelingTask):
         super().__init__(args, dictionary, output_dictionary, targets)
         self.base_size = len(dictionary)  # the data's dictionary, before the prompt's symbols
         self.data_manifest = manifest.read_optional(Path(utils.split_paths(args.data)[0])) if args.data else None
-        self.settings = {
-            "learned_prompt": args.learned_prompt, "learned_prompt_pattern": args.learned_prompt_pattern,
-            "manual_prompt": args.manual_prompt, "prefix": args.prefix, "sep_token": args.sep_token,
-            "max_source_positions": args.max_source_positions, "max_target_positions": args.max_target_positions,
-            "dataset": (self.data_manifest or {}).get("dataset"), "variant": (self.data_manifest or {}).get("variant"),
-            # a dataset of the user's own files: its definition, which rebuilds its spec at inference
-            "definition": _portable((self.data_manifest or {}).get("definition")),
-        }
+        # the options as given (None: unset), and the dataset the data's manifest names (a dataset of the
+        # user's own files with its definition, which rebuilds its spec at inference)
+        self.settings = {**{key: getattr(args, key) for key in SAVED_OPTIONS},
+                         **manifest.model_settings(self.data_manifest)}
         self.given = {key for key, value in self.settings.items() if value is not None}
         self._apply_settings()
 
@@ -125,26 +124,16 @@ class LanguageModelingPromptTask(LanguageModelingTask):
 
     def _apply_settings(self):
         s = self.settings
-        if s["manual_prompt"] and s["learned_prompt"]:
-            raise ValueError("--manual-prompt and --learned-prompt cannot both be set")
-        s["learned_prompt_pattern"] = s["learned_prompt_pattern"] or "learned"
-        s["sep_token"] = s["sep_token"] or "<seqsep>"
+        self.layout = PromptLayout.from_settings(s)
+        # the stem and the separator are saved as used: the original's defaults where unset
+        s["learned_prompt_pattern"], s["sep_token"] = self.layout.learned_prompt_pattern, self.layout.sep_token
         max_positions = s["max_target_positions"] or self.args.tokens_per_sample
         self.max_source_positions = s["max_source_positions"] or ORIGINAL_MAX_SOURCE_POSITIONS
         self.sequence_positions = max_positions
-        # The original appends the separator first, then the prompt tokens it does not know.
-        symbols = [s["sep_token"]] if s["prefix"] else []
-        if s["manual_prompt"]:
-            prompt = s["manual_prompt"].split()
-        else:
-            prompt = [f"{s['learned_prompt_pattern']}{i}" for i in range(1, (s["learned_prompt"] or 0) + 1)]
-        for token in prompt:
-            if token not in symbols and self._base_index(token) is None:
-                symbols.append(token)
+        symbols = self.layout.appended_symbols(known=lambda token: self._base_index(token) is not None)
         self._extend_dictionary(symbols)
         self.appended_symbols = symbols
-        self.prompt = torch.LongTensor([self.dictionary.index(t) for t in prompt])
-        self.separator = self.dictionary.index(s["sep_token"]) if s["prefix"] else None
+        self.prompt = torch.LongTensor([self.dictionary.index(t) for t in self.layout.prompt_tokens])
         self.state.merge_state_dict({**{k: s[k] for k in STATE_KEYS if k in s}, "appended_symbols": symbols,
                                      "max_source_positions": self.max_source_positions,
                                      "max_target_positions": max_positions})
@@ -173,8 +162,8 @@ class LanguageModelingPromptTask(LanguageModelingTask):
         if conflicts:
             raise SettingConflict("the command line contradicts the checkpoint's settings (leave them out to use "
                                   "the checkpoint's): " + "; ".join(conflicts))
-        for key in STATE_KEYS:
-            if key in state_dict and key not in self.given and key != "appended_symbols":
+        for key in self.settings:
+            if key in state_dict and key not in self.given:
                 self.settings[key] = state_dict[key]
         self._apply_settings()
         if "appended_symbols" in state_dict and state_dict["appended_symbols"] != self.appended_symbols:
@@ -190,7 +179,7 @@ class LanguageModelingPromptTask(LanguageModelingTask):
 
     def _dataset(self, src, tgt, shuffle=True):
         return PromptedPairDataset(src, tgt, self.dictionary, self.prompt, self.max_source_positions,
-                                   self.sequence_positions, prefix=bool(self.settings["prefix"]), separator=self.separator,
+                                   self.sequence_positions, layout=self.layout,
                                    loss_on_target_only=self.args.loss_on == "target", shuffle=shuffle)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -285,12 +274,6 @@ class EnglishMosesTokenizer(MosesTokenizer):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.tok = english_moses()
-
-
-def _portable(definition: Optional[dict]) -> Optional[dict]:
-    from biogpt_fairseq.downstream.custom import portable
-
-    return portable(definition) if definition else None
 
 
 def _digest(path: str) -> str:

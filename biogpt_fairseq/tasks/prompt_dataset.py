@@ -3,12 +3,15 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
+
 ELLIPSIS = "..."  # what replaces the last kept token of a cut source or target
 
 
 class PromptedPairDataset(FairseqDataset):
-    """Items are `source prompt target` (`prompt source <seqsep> target` with `prefix`), the
-    model's input that sequence shifted right behind an eos, as the original's dataset.
+    """Items are the prompted source then the target, arranged by `layout` (`source prompt target`,
+    or `prompt source <seqsep> target` with its `prefix`), the model's input that sequence shifted right
+    behind an eos, as the original's dataset. `prompt` is the ids of the layout's prompt tokens.
 
     Lengths as the original counts them: a source longer than `max_source_positions` (its eos
     not counted) keeps that many tokens, the last replaced by '...'; a target longer than
@@ -17,22 +20,21 @@ class PromptedPairDataset(FairseqDataset):
     target lengths so capped (the prompt not counted), so batches form as in the original.
 
     The loss is on the whole sequence (`loss_on_target_only=False`, the original's), or on the
-    target alone. For generation, `prefix` is `eos source prompt` (or `eos prompt source
-    <seqsep>`): what the model continues.
+    target alone. For generation, `prefix` is `eos` then the prompted source (`eos source prompt`,
+    or `eos prompt source <seqsep>`): what the model continues.
     """
 
     def __init__(self, src, tgt, dictionary, prompt: torch.Tensor, max_source_positions: int, max_positions: int,
-                 prefix: bool = False, separator: int = None, loss_on_target_only: bool = False,
-                 shuffle: bool = True):
+                 layout: PromptLayout = PromptLayout(), loss_on_target_only: bool = False, shuffle: bool = True):
         self.src, self.tgt, self.dictionary = src, tgt, dictionary
-        self.prompt = prompt.long()
-        self.prefix, self.separator = prefix, separator
-        if prefix and separator is None:
-            raise ValueError("a prompt before the source needs the separator token")
+        self.prompt, self.layout = prompt.long(), layout
+        if layout.prefix and layout.sep_token not in dictionary:
+            raise ValueError(f"a prompt before the source needs the separator token {layout.sep_token}")
+        self.separator = [dictionary.index(layout.sep_token)] if layout.prefix else []
         self.loss_on_target_only, self.shuffle = loss_on_target_only, shuffle
         self.pad, self.eos, self.ellipsis = dictionary.pad(), dictionary.eos(), dictionary.index(ELLIPSIS)
         self.max_source_length = max_source_positions
-        self.max_target_length = max_positions - max_source_positions - len(self.prompt) - int(prefix)
+        self.max_target_length = max_positions - max_source_positions - len(self.prompt) - len(self.separator)
         if self.max_target_length < 2:
             raise ValueError(f"--max-source-positions {max_source_positions} and a prompt of {len(self.prompt)} tokens "
                              f"leave {self.max_target_length} of {max_positions} positions for the target")
@@ -57,9 +59,7 @@ class PromptedPairDataset(FairseqDataset):
         return target
 
     def prompted(self, source: torch.Tensor) -> torch.Tensor:
-        if self.prefix:
-            return torch.cat([self.prompt, source, source.new([self.separator])])
-        return torch.cat([source, self.prompt])
+        return torch.cat(self.layout.arrange(source, self.prompt, source.new(self.separator)))
 
     def __getitem__(self, index):
         prompted = self.prompted(self.source(index))

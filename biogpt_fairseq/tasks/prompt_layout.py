@@ -70,11 +70,6 @@ class PromptLayout:
                 symbols.append(token)
         return symbols
 
-    @property
-    def added_positions(self) -> int:
-        """The tokens the layout adds to a source: the prompt's, and the separator's."""
-        return len(self.prompt_tokens) + int(self.prefix)
-
     def arrange(self, source: Sequence, prompt: Sequence, separator: Sequence) -> list:
         """The parts of a prompted source in order, for the caller to join (ids or symbols; `separator`
         holds the separator, used with `prefix`): `source prompt`, or `prompt source separator`. A
