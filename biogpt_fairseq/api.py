@@ -84,22 +84,24 @@ class BioGPT(Generator):
 
     def answer(self, question: Union[str, Sequence[str]], context: Union[str, Sequence[str]],
                long_answer: Union[str, Sequence[str]] = "", decoder: str = "original", beam: int = 1,
-               **options) -> Union[Optional[str], List[Optional[str]]]:
+               dataset: Optional[str] = None, **options) -> Union[Optional[str], List[Optional[str]]]:
         """The answer to each question (PubMedQA: 'yes', 'no' or 'maybe'), or None where the model's
-        sentence gives none. A model of the original's (reasoning-free) data reads the long answer too."""
+        sentence gives none. A model of the original's (reasoning-free) data reads the long answer too.
+        `dataset` names the dataset for a checkpoint that does not (default: the one registered qa dataset)."""
         if isinstance(question, str):
-            return self.answer([question], [context], [long_answer], decoder, beam, **options)[0]
+            return self.answer([question], [context], [long_answer], decoder, beam, dataset, **options)[0]
         long_answer = [long_answer] * len(question) if isinstance(long_answer, str) else long_answer
         if not len(question) == len(context) == len(long_answer):
             raise UserError(f"{len(question)} questions, {len(context)} contexts and {len(long_answer)} long answers")
-        spec = self._spec(None, "answer")
+        spec = self._spec(dataset, "answer")
         sources = [spec.api_source(q, c, a) for q, c, a in zip(question, context, long_answer)]
         return self._decoded(spec, sources, decoder, beam, **options)
 
     def classify(self, text: Union[str, Sequence[str]], decoder: str = "original", beam: int = 1,
-                 **options) -> Union[List[str], List[List[str]]]:
-        """The labels of each text (HoC: Hallmarks of Cancer, 'empty' for none)."""
+                 dataset: Optional[str] = None, **options) -> Union[List[str], List[List[str]]]:
+        """The labels of each text (HoC: Hallmarks of Cancer, 'empty' for none). `dataset` names the
+        dataset for a checkpoint that does not (default: the one registered labels dataset)."""
         if isinstance(text, str):
-            return self.classify([text], decoder, beam, **options)[0]
-        spec = self._spec(None, "labels")
+            return self.classify([text], decoder, beam, dataset, **options)[0]
+        spec = self._spec(dataset, "labels")
         return self._decoded(spec, [spec.api_source(t) for t in text], decoder, beam, **options)

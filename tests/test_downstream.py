@@ -8,7 +8,8 @@ import sys
 import pytest
 from conftest import REPO, run_tool
 
-from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset
+from biogpt_fairseq.downstream import DATASETS, DECODERS, get_dataset, only_dataset_of_kind
+from biogpt_fairseq.downstream.answers import AnswerSpec
 from biogpt_fairseq.downstream.build import build
 from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
 from biogpt_fairseq.downstream.scoring import cid_relations, cid_report, hard_match, java_double, label_micro_f1
@@ -324,6 +325,13 @@ def test_the_decoders_strip_the_learned_tokens_the_models_layout_names(name, ans
     ids.write_text("1\n")
     bin_tool("postprocess_rel.py", name, hyps, "--pmids", ids, "--learned-prompt-pattern", "virtual")
     assert json.loads((tmp_path / "h.txt.extracted.jsonl").read_text())[spec.kind] == value
+
+
+def test_a_model_without_its_dataset_reads_as_the_one_registered_dataset_of_its_kind(monkeypatch):
+    """(The API's answer and classify on the original release's checkpoints, which name no dataset.)"""
+    assert [only_dataset_of_kind(kind) for kind in ("answer", "labels", "triples")] == ["pubmedqa", "hoc", None]
+    monkeypatch.setitem(DATASETS, "my-qa", type("MyQA", (AnswerSpec,), {"name": "my-qa"})())
+    assert only_dataset_of_kind("answer") is None  # two: the model must say which
 
 
 PACKAGE = REPO / "biogpt_fairseq"

@@ -476,6 +476,7 @@ def phrase_of(template: str, slot: str, where: str) -> str:
 
 
 class CustomLabels(FileDataset, LabelSpec):
+    inference_checkpoint = "last"  # as HoC's (biogpt-infer: checkpoint_last.pt), what custom labels have always used
 
     def __init__(self, definition: dict, where: str):
         self._setup(definition)
@@ -538,11 +539,9 @@ class CustomLabels(FileDataset, LabelSpec):
         return f"every document {majority!r}", rows
 
 
-
 # --- question answering ---------------------------------------------------------------------------
 
 class CustomQA(FileDataset, AnswerSpec):
-
     def __init__(self, definition: dict, where: str):
         self._setup(definition)
         self.phrase = phrase_of(definition["template"], "answer", where)
