@@ -33,6 +33,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 from biogpt_fairseq.textio import UserError, atomic_output, read_json, read_lines, run_cli
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # fairseq's and HF's ids 0..3
@@ -215,7 +216,7 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     except FileNotFoundError as err:
         raise UserError(str(err)) from None
     symbols = read_dict_symbols(dict_path)
-    prompt = prompt_settings(state)
+    prompt = prompt_settings(state, symbols)
     symbols += prompt.get("appended_symbols", [])  # the task appends them to the dictionary; so does the vocabulary
     weights = hf_state_dict(state["model"])
     rows = weights["biogpt.embed_tokens.weight"].size(0)
@@ -250,23 +251,21 @@ def to_hf(checkpoint: Path, data: Path, bpe_codes: Path, out: Path) -> Path:
     return out
 
 
-def prompt_settings(state: dict) -> dict:
+def prompt_settings(state: dict, base_symbols: List[str]) -> dict:
     """A prompt model's settings: its task state, or (a checkpoint of the original release) its
-    task config; {} for a language model."""
-    task_cfg = state["cfg"].task
-    if task_cfg.get("_name") != "language_modeling_prompt":
+    task config, with the symbols the task appends to `base_symbols`, its data's dictionary; {} for
+    a language model."""
+    layout = PromptLayout.of_checkpoint(state)
+    if layout is None:
         return {}
     settings = dict(state.get("task_state") or {})
-    if "appended_symbols" not in settings:  # the original release's: learned tokens, after the separator
-        pattern = task_cfg.get("learned_prompt_pattern") or "learned"
-        learned = [f"{pattern}{i}" for i in range(1, (task_cfg.get("learned_prompt") or 0) + 1)]
-        settings = {"learned_prompt": task_cfg.get("learned_prompt"), "learned_prompt_pattern": pattern,
-                    "prefix": bool(task_cfg.get("prefix")), "sep_token": task_cfg.get("sep_token") or "<seqsep>",
-                    "max_source_positions": task_cfg.get("max_source_positions"),
-                    "appended_symbols": (["<seqsep>"] if task_cfg.get("prefix") else []) + learned}
-    pattern = settings.get("learned_prompt_pattern") or "learned"
-    settings["prompt"] = (settings["manual_prompt"].split() if settings.get("manual_prompt")
-                          else [f"{pattern}{i}" for i in range(1, (settings.get("learned_prompt") or 0) + 1)])
+    if "appended_symbols" not in settings:  # the original release's: the layout of its task config
+        task_cfg = state["cfg"].task
+        settings = {"learned_prompt": task_cfg.get("learned_prompt"),
+                    "learned_prompt_pattern": layout.learned_prompt_pattern, "prefix": layout.prefix,
+                    "sep_token": layout.sep_token, "max_source_positions": task_cfg.get("max_source_positions"),
+                    "appended_symbols": layout.appended_symbols(known=set(base_symbols).__contains__)}
+    settings["prompt"] = list(layout.prompt_tokens)
     return settings
 
 
