@@ -1,6 +1,7 @@
 # make install  creates .venv (Python 3.11) with the pinned recipe and this package
 # make demo     the end-to-end CPU demo on ../shared/data (or $BIOGPT_DATA)
 # make test     the test suite
+# make test-fast  the fast tier: tiny models made in memory, no data mirror, under a minute
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ WHEELS ?= /opt/wheels
 PIP    := $(BIN)/pip install --disable-pip-version-check -q $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast clean
 
 install: $(STAMP)
 
@@ -32,6 +33,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q --durations=15 tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m fast tests
 
 clean:
 	rm -rf $(VENV) demo_out

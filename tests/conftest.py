@@ -23,6 +23,47 @@ def data() -> Path:
     return data_dir()
 
 
+# --- the fast tier (-m fast, make test-fast): tiny models made in memory, never the data mirror -------
+
+MIRROR = Path(os.environ.get("BIOGPT_DATA", REPO.parent / "shared" / "data")).resolve()
+_in_a_fast_test = False
+
+
+def pytest_collection_modifyitems(items):
+    """A fast test may not reach the mirror through a fixture (the pipeline-built models all need it)."""
+    for item in items:
+        if item.get_closest_marker("fast") and "data" in item.fixturenames:
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but needs the data mirror (its fixtures: "
+                                    f"{', '.join(item.fixturenames)})")
+
+
+def _refuse_the_mirror_in_fast_tests(event, args):
+    # an audit hook stays for the life of the process: it acts only while a fast test runs
+    if _in_a_fast_test and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = Path(os.path.abspath(os.fsdecode(args[0])))
+        if path == MIRROR or MIRROR in path.parents:
+            raise RuntimeError(f"{path}: a test marked fast opened a file of the data mirror")
+
+
+sys.addaudithook(_refuse_the_mirror_in_fast_tests)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_stay_off_the_mirror(request, monkeypatch):
+    """In a fast test, opening a file under the mirror fails, and so does finding it through $BIOGPT_DATA
+    (the tools run as subprocesses see no mirror there)."""
+    global _in_a_fast_test
+    if not request.node.get_closest_marker("fast"):
+        yield
+        return
+    monkeypatch.setenv("BIOGPT_DATA", str(REPO / "tests" / "no-data-mirror-in-fast-tests"))
+    _in_a_fast_test = True
+    try:
+        yield
+    finally:
+        _in_a_fast_test = False
+
+
 def run_tool(*args, stdin=None, check=True, env=None, cwd=REPO):
     """Run a command-line entry point the way a user does; return the CompletedProcess."""
     args = [str(a) for a in args]
@@ -43,18 +84,17 @@ class _DictionaryTask:
 
 
 def build_lm(arch, dictionary, **overrides):
-    """A fairseq language model of `arch` over `dictionary`, and its settings (under
-    `torch.device("meta")` for the shapes alone)."""
+    """A fairseq language model of `arch` (of the model class the architecture is registered under)
+    over `dictionary`, and its settings (under `torch.device("meta")` for the shapes alone)."""
     import argparse
 
-    from fairseq.models import ARCH_CONFIG_REGISTRY
-    from fairseq.models.transformer_lm import TransformerLanguageModel
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 
     import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 
     args = argparse.Namespace(arch=arch, **overrides)
     ARCH_CONFIG_REGISTRY[arch](args)
-    return TransformerLanguageModel.build_model(args, _DictionaryTask(dictionary)), args
+    return ARCH_MODEL_REGISTRY[arch].build_model(args, _DictionaryTask(dictionary)), args
 
 
 def task_abstracts(data: Path, limit_per_split=None):

@@ -74,6 +74,7 @@ def citation(pmid, title, abstract):
             "</Article></MedlineCitation>")
 
 
+@pytest.mark.fast
 def test_pubmed_bad_files(tmp_path):
     cases = {"empty.xml": b"", "bad_utf8.xml": b"<MedlineCitationSet>\n<a>\xff</a>\n</MedlineCitationSet>",
              "nul.xml": b"<MedlineCitationSet>\n<a>\x00</a>\n</MedlineCitationSet>"}
@@ -86,6 +87,7 @@ def test_pubmed_bad_files(tmp_path):
                "missing.xml: no such file")
 
 
+@pytest.mark.fast
 def test_pubmed_odd_text_and_missing_abstracts_are_kept_aligned_or_counted(tmp_path):
     records = [citation(1, "Specials", "&lt;s&gt; aspirin &lt;/s&gt; &lt;unk&gt; &lt;pad&gt;"),
                citation(2, "中文", "阿司匹林 治疗"), citation(3, "Separators", "one\u2028two&#13;three\r\nfour"),
@@ -133,6 +135,7 @@ def test_finetune_sh_bad_inputs(data, tmp_path):
 
 # --- the task builders ------------------------------------------------------------------------------
 
+@pytest.mark.fast
 def test_builder_json_records(tmp_path):
     raw = tmp_path / "DDI" / "raw"
     raw.mkdir(parents=True)
@@ -160,6 +163,7 @@ def test_builder_json_records(tmp_path):
         assert not (tmp_path / "o2" / "train.x").exists()
 
 
+@pytest.mark.fast
 def test_builder_tsv_records(tmp_path):
     raw = tmp_path / "PubMedQA" / "raw"
     raw.mkdir(parents=True)
@@ -182,6 +186,7 @@ def postprocess(*args, check=True):
     return run_tool(sys.executable, REPO / "bin" / "postprocess_rel.py", *args, check=check)
 
 
+@pytest.mark.fast
 def test_postprocess_keeps_every_odd_line_marked(tmp_path):
     hypotheses = odd_text_file(tmp_path, "hyp.txt")
     with open(hypotheses, "a", encoding="utf-8") as handle:
@@ -197,6 +202,7 @@ def test_postprocess_keeps_every_odd_line_marked(tmp_path):
     assert len(rows[-1]["hypothesis"]) > 1_000_000  # no sentence a model writes: kept, marked, and fast
 
 
+@pytest.mark.fast
 def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
     (tmp_path / "hyp.txt").write_bytes(BAD_BYTES[0][0])
     user_error(postprocess("pubmedqa", tmp_path / "hyp.txt", "--out", tmp_path / "p.jsonl", check=False),
@@ -220,6 +226,7 @@ def test_postprocess_bad_files_and_misaligned_ids(tmp_path):
     assert (tmp_path / "p.jsonl").read_text() == ""
 
 
+@pytest.mark.fast
 def test_postprocess_names_containing_and(tmp_path):
     (tmp_path / "hyp.txt").write_text("the interaction between tumor necrosis factor and interleukin 6 and "
                                       "aspirin is effect.\n")
@@ -307,6 +314,7 @@ def read_all(path):
     return [(d.id, d.error) for d in read_documents(str(path))]
 
 
+@pytest.mark.fast
 def test_json_nested_deeper_than_the_parser_goes_is_a_clear_error_or_an_unreadable_record(tmp_path):
     from biogpt_fairseq.downstream import manifest
     from biogpt_fairseq.downstream.custom import read_definition
@@ -333,6 +341,7 @@ def test_json_nested_deeper_than_the_parser_goes_is_a_clear_error_or_an_unreadab
             manifest.read(tmp_path)
 
 
+@pytest.mark.fast
 def test_a_definition_setting_of_one_value_given_a_list_or_mapping_is_refused(tmp_path):
     from biogpt_fairseq.downstream.custom import read_definition
 
@@ -344,6 +353,7 @@ def test_a_definition_setting_of_one_value_given_a_list_or_mapping_is_refused(tm
             read_definition(tmp_path / "d.yaml")
 
 
+@pytest.mark.fast
 def test_an_undecodable_record_is_one_unreadable_record_in_every_line_reader(tmp_path):
     text = tmp_path / "in.txt"
     text.write_bytes(b"Aspirin.\nbad \xff byte\nnul \x00 byte\nHeparin.\n")
@@ -361,6 +371,7 @@ def test_an_undecodable_record_is_one_unreadable_record_in_every_line_reader(tmp
                                   ("3", f"{pubtator}:9: invalid UTF-8 at byte 7 of the line"), ("4", None)]
 
 
+@pytest.mark.fast
 def test_building_a_dataset_leaves_out_an_undecodable_record_counted_and_placed(tmp_path):
     record = '{{"id": "{}", "text": "Aspirin and warfarin.", "relations": [{{"head": "aspirin", "relation": ' \
              '"bleeding", "tail": "warfarin"}}]}}\n'
@@ -374,6 +385,7 @@ def test_building_a_dataset_leaves_out_an_undecodable_record_counted_and_placed(
         "unreadable record (left out)": 1}
 
 
+@pytest.mark.fast
 def test_pubtator_mentions_outside_their_text_or_with_unreadable_offsets_mark_their_document(tmp_path):
     pubtator = tmp_path / "in.pubtator"
     pubtator.write_text("1|t|Aspirin\n1|a|Warfarin.\n1\t0\t7\tAspirin\tChemical\tD1\n\n"
@@ -417,6 +429,7 @@ def read_all_packed(path, packed):
     return read_all(path)
 
 
+@pytest.mark.fast
 def test_an_output_where_no_folder_can_be_made_is_a_clear_error(tmp_path):
     (tmp_path / "in.txt").write_text("Aspirin.\n")
     (tmp_path / "a_file").write_text("")
@@ -462,6 +475,7 @@ def test_a_gzip_bomb_of_one_line_or_one_value_is_read_past_or_refused_in_bounded
         read_all(bioc)
 
 
+@pytest.mark.fast
 def test_utf16_text_is_refused_at_its_first_line(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes('{"id": "a", "text": "x"}\n'.encode("utf-16"))
@@ -469,6 +483,7 @@ def test_utf16_text_is_refused_at_its_first_line(tmp_path):
         read_all(path)
 
 
+@pytest.mark.fast
 def test_a_utf8_byte_order_mark_is_not_part_of_the_first_document(tmp_path):
     bom = "\ufeff"
     files = {"in.txt": "Aspirin.\n", "in.jsonl": '{"id": "a", "text": "Aspirin."}\n',
@@ -485,6 +500,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_document(tmp_path):
         assert document.error is None and bom not in document.id + document.title + document.text, name
 
 
+@pytest.mark.fast
 def test_a_gzip_too_short_to_tell_its_format_or_no_gzip_at_all_is_refused_naming_the_file(tmp_path):
     for name, content in (("short.jsonl.gz", gzip.compress(b'{"id": "a", "text": "x"}\n')[:20]),
                           ("plain.txt.gz", b"Aspirin, not compressed.\n")):
@@ -493,6 +509,7 @@ def test_a_gzip_too_short_to_tell_its_format_or_no_gzip_at_all_is_refused_naming
             read_all(tmp_path / name)
 
 
+@pytest.mark.fast
 def test_a_relation_argument_that_is_a_list_or_object_leaves_its_record_out(tmp_path):
     record = {"id": "a", "text": "Aspirin and warfarin.", "relations": [{"head": "aspirin", "tail": "warfarin"}]}
     nested = {**record, "id": "b", "relations": [{"head": [[["aspirin"]]], "tail": "warfarin"}]}

@@ -15,6 +15,7 @@ def reference(features, weight, bias, target):
     return torch.nn.functional.cross_entropy(logits, target, ignore_index=PAD, reduction="sum")
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("chunk_tokens,block_tokens", [(1, 1), (7, 7), (7, 30), (64, 64), (16, 1000), (1000, 1000)])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_loss_and_gradients_equal_cross_entropy(chunk_tokens, block_tokens, with_bias):
@@ -39,6 +40,7 @@ def test_loss_and_gradients_equal_cross_entropy(chunk_tokens, block_tokens, with
                                    rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.fast
 def test_targets_with_vanishing_probability_keep_their_loss():
     # logits 200 apart: the target's softmax probability is 0 in float32, its loss about 200
     torch.manual_seed(0)
@@ -54,6 +56,7 @@ def test_targets_with_vanishing_probability_keep_their_loss():
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.fast
 def test_no_tokens_give_zero_loss_and_gradients():
     features = torch.randn(0, 8, requires_grad=True)
     weight, bias = torch.randn(20, 8, requires_grad=True), torch.randn(20, requires_grad=True)
@@ -62,6 +65,7 @@ def test_no_tokens_give_zero_loss_and_gradients():
     assert loss == 0 and weight.grad.abs().max() == 0 and bias.grad.abs().max() == 0
 
 
+@pytest.mark.fast
 def test_bfloat16_features_keep_float32_softmax_and_sums():
     torch.manual_seed(0)
     features = torch.randn(96, 32).bfloat16().requires_grad_()

@@ -1,6 +1,7 @@
 """The demo: test documents never reach pre-training; a short run produces every artifact."""
 import json
 
+import pytest
 from conftest import run_tool
 
 from biogpt_fairseq.tools.demo import _normalized, build_task_corpus, loss_curves
@@ -25,6 +26,7 @@ def test_no_test_document_in_the_pretraining_corpus(data, tmp_path):
     assert set(json.loads((data / "KD-DTI/raw/test.json").read_text())) <= pmids
 
 
+@pytest.mark.fast
 def test_loss_curves_read_fairseq_hydra_log(tmp_path):
     log = tmp_path / "train.log"
     log.write_text(
@@ -36,10 +38,10 @@ def test_loss_curves_read_fairseq_hydra_log(tmp_path):
     assert loss_curves(log) == {"train_inner": [(40, 10.33)], "valid": [(50, 10.264)]}
 
 
-def test_short_demo_run_end_to_end(tmp_path):
+def test_short_demo_run_end_to_end(data, tmp_path):
     out = tmp_path / "demo"
     # (one fine-tuning task, one epoch: the suite's time; every shard is read in test_pretraining)
-    result = run_tool("biogpt_fairseq.tools.demo", "--out", out, "--updates", 60, "--merges", 500,
+    result = run_tool("biogpt_fairseq.tools.demo", "--data", data, "--out", out, "--updates", 60, "--merges", 500,
                       "--finetune-tasks", "pubmedqa", "--finetune-epochs", 1)
     stdout = result.stdout.decode()
     assert "loaded" in stdout and "shard0/train" in stdout and "num_updates=60" in stdout  # fairseq's own output

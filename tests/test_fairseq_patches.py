@@ -15,6 +15,7 @@ from biogpt_fairseq.runtime.sequence_generator import PrefixAwareNGramBlock
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 
 
+@pytest.mark.fast
 def test_the_patch_table_is_applied_once_and_nothing_else_is_replaced():
     assert fairseq_patches.apply() is True  # already applied when the plugin loaded: a no-op
     assert len(fairseq_patches._applied) == len(fairseq_patches.PATCHES)
@@ -36,12 +37,14 @@ def test_the_environment_switch_turns_the_patches_off():
     assert checkpoint_utils.torch is not torch  # this process: the plugin's safe loading
 
 
+@pytest.mark.fast
 def test_the_package_itself_imports_nothing_heavy():
     probe = "import sys, biogpt_fairseq, biogpt_fairseq.cli; print('fairseq' in sys.modules, 'torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.split() == ["False", "False"]
 
 
+@pytest.mark.fast
 def test_no_repeat_ngram_bans_on_cpu_with_the_generator_token_buffer():
     # SequenceGenerator's buffer: 6 generated tokens (step 5), then padding (1).
     buffer = torch.tensor([[2, 5, 6, 7, 5, 6, 1, 1, 1, 1]])
@@ -53,6 +56,7 @@ def test_no_repeat_ngram_bans_on_cpu_with_the_generator_token_buffer():
     assert torch.isfinite(stock).all()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("n", [1, 7, 17, 48, 50])
 @pytest.mark.parametrize("multiple", [1, 8])
 def test_prompt_dataset_batches_keep_every_index(n, multiple):
@@ -67,6 +71,7 @@ def test_prompt_dataset_batches_keep_every_index(n, multiple):
     assert np.concatenate(batches).tolist() == indices.tolist()
 
 
+@pytest.mark.fast
 def test_fairseq_builds_configs_after_hydra_was_set_to_a_newer_version_base(tmp_path):
     """Checkpoints with argparse `args` (and every CLI run) go through fairseq's hydra.experimental
     calls, which fail once a program has used hydra with version_base=None or >= 1.2."""

@@ -10,6 +10,7 @@ from biogpt_fairseq.runtime import onednn
     ((70,), 256, 64, False),    # fewer: d weight made directly
     ((4, 5, 6), 16, 16, True),
 ])
+@pytest.mark.fast
 def test_linear_maps_give_torch_linear_values_and_gradients(leading, inputs, outputs, with_bias):
     torch.manual_seed(0)
     x = torch.randn(*leading, inputs, requires_grad=True)
@@ -27,6 +28,7 @@ def test_linear_maps_give_torch_linear_values_and_gradients(leading, inputs, out
         torch.testing.assert_close(g, want, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.fast
 def test_linear_maps_cover_nn_linear_and_attention_and_leave_others_alone():
     torch.manual_seed(0)
     layer, attention = torch.nn.Linear(8, 8), torch.nn.MultiheadAttention(8, 2)

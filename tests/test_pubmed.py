@@ -44,6 +44,7 @@ def _xml(records, layout="PubmedArticleSet"):
     return f"<?xml version='1.0'?><{root}>{''.join(body)}</{root}>".encode()
 
 
+@pytest.mark.fast
 def test_inline_markup_line_breaks_and_drop_reasons(tmp_path):
     xml = tmp_path / "a.xml"
     xml.write_bytes(_xml([
@@ -66,6 +67,7 @@ def test_inline_markup_line_breaks_and_drop_reasons(tmp_path):
     (b"<?xml version='1.0' encoding='UTF-8'?><PubmedArticleSet>\n\xff\xfe</PubmedArticleSet>",
      "bad.xml:2:1: malformed XML: not well-formed (invalid token)\n"),
 ])
+@pytest.mark.fast
 def test_bad_xml_is_a_clear_error_and_leaves_no_output(tmp_path, content, message):
     (tmp_path / "bad.xml").write_bytes(content)
     out = tmp_path / "corpus.txt"
@@ -86,6 +88,7 @@ def test_missing_and_truncated_gzip_files(data, tmp_path):
     assert not (tmp_path / "c.txt").exists()
 
 
+@pytest.mark.fast
 def test_a_1mb_abstract_stays_one_line(tmp_path):
     xml = tmp_path / "big.xml.gz"
     xml.write_bytes(gzip.compress(_xml([("7", "Big", "<AbstractText>" + "kinase " * 150_000 + "</AbstractText>"),

@@ -57,6 +57,7 @@ def test_refused_by_fairseq_generate_and_the_api(crafted, tiny_corpus):
     assert not marker.exists()
 
 
+@pytest.mark.fast
 def test_legitimate_contents_load(tmp_path):
     """What fairseq checkpoints hold, old and new: an argparse Namespace, omegaconf containers, numpy values."""
     import argparse

@@ -7,6 +7,7 @@ import torch
 from conftest import task_abstracts
 from fairseq.sequence_generator import SequenceGenerator
 from omegaconf import open_dict
+from tiny_models import SENTENCES, tiny_hf_model
 
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.runtime import precision
@@ -79,6 +80,21 @@ def assert_same_hypotheses(fast, stock):
 def test_language_model_generates_the_same(lm, sentences, name):
     fast, stock = both(lm.engine.hub, sentences, **SEARCHES[name])
     assert_same_hypotheses(fast, stock)
+
+
+@pytest.fixture(scope="module", params=[0, 3], ids=["language-model", "prompt-model"])
+def random_model(request, tmp_path_factory):
+    """A tiny random BioGPT made in memory (tests/tiny_models.py), a language model or a prompt model."""
+    return BioGPT.from_pretrained(tiny_hf_model(tmp_path_factory.mktemp("tiny-hf") / "model", prompt=request.param))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", SEARCHES)
+def test_a_random_tiny_model_generates_the_same(random_model, name):
+    sources = [random_model.engine.hub.encode(text) for text in SENTENCES]
+    fast, stock = both(random_model.engine.hub, sources, **SEARCHES[name])
+    assert_same_hypotheses(fast, stock)
+    assert max(len(hypos[0]["tokens"]) for hypos in fast) > 8  # (not all stopped at once)
 
 
 def test_prompt_model_generates_the_same(tiny_prompt_model, pubmedqa_data, tiny_corpus, data):
@@ -277,6 +293,7 @@ def test_reduced_precision_decoding_stays_close_to_fp32(lm, lm_reduced, sentence
     assert (logits32 - logits16).abs().max() < 0.25
 
 
+@pytest.mark.fast
 def test_an_int8_map_is_its_rows_rounded_to_127_steps_of_their_largest_magnitude():
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 24)

@@ -96,6 +96,7 @@ def test_bad_input_is_a_clear_error_naming_file_and_line(data, tmp_path, content
     assert not out.exists() and not list(tmp_path.glob("out.bpe.tmp*"))
 
 
+@pytest.mark.fast
 def test_missing_or_malformed_codes_file(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("hello\n")

@@ -1,10 +1,12 @@
 """Vocabulary learning: fastBPE's learner, guarded; the dictionary fairseq builds."""
+import pytest
 from conftest import run_tool
 
 from biogpt_fairseq.data.tokenize import tokenize_lines
 from biogpt_fairseq.data.vocab import learn_bpe
 
 
+@pytest.mark.fast
 def test_learns_codes_and_stops_when_pairs_run_out(tmp_path):
     corpus = tmp_path / "c.tok"
     corpus.write_text("ab ab abc\n")
@@ -12,6 +14,7 @@ def test_learns_codes_and_stops_when_pairs_run_out(tmp_path):
     assert (tmp_path / "codes").read_text() == "a b</w> 2\na b 1\nab c</w> 1\n"
 
 
+@pytest.mark.fast
 def test_empty_corpus_is_an_error_not_a_crash(tmp_path):
     (tmp_path / "empty.tok").write_text("\n  \n")
     result = run_tool("biogpt_fairseq.data.vocab", "learn-bpe", tmp_path / "empty.tok", "-o", tmp_path / "codes", check=False)
