@@ -98,7 +98,7 @@ def build(name: str, data: Optional[Path], out: Path, splits=None, variant: str 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", help=f"a paper dataset ({', '.join(sorted(DATASETS))}) or a definition file of "
-                                         "your own (.yaml or .json: see README, 'Your own data')")
+                                         "your own (.yaml or .json: see docs/own-data.md)")
     parser.add_argument("--data", help="the data mirror (holds BC5CDR/raw, DDI/raw, ...), for the paper's datasets")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--splits", nargs="+", help="splits to build (default: all of the dataset's)")

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                         help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
                         help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
-                             "(int8 weights, fp32 activations) or int4 (OpenVINO); README's differences from the "
+                             "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences from the "
                              "original")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",

@@ -14,7 +14,7 @@ variant, the ids of the split and the raw data (BC5CDR's entity maps); without
 Writes one JSON object per hypothesis, in order: id, pmid (where the dataset
 has ids), whether the line parsed, the decoded value and the line. The
 original decoder (default) is the release's postprocess; `--decoder robust` is
-ours (README: "Differences from the original"). Unparsed lines are kept,
+ours (docs/fidelity.md: "Differences from the original"). Unparsed lines are kept,
 marked and counted. The decoded values are also written as the original's
 postprocess writes them, to its file name (HYPOTHESES.extracted.PubTator for
 BC5CDR, .json for DDI and KD-DTI, .txt for PubMedQA and HoC), which its scorers

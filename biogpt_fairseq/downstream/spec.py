@@ -20,7 +20,7 @@ from biogpt_fairseq.textio import UserError, read_lines
 
 DATASETS: Dict[str, "DatasetSpec"] = {}
 
-# The decoders a spec offers: the original release's postprocess, and ours (see README,
+# The decoders a spec offers: the original release's postprocess, and ours (see docs/fidelity.md,
 # "Differences from the original", for what it changes and its measured effect).
 DECODERS = ("original", "robust")
 
