@@ -173,6 +173,7 @@ def test_svo_targets_read_back_on_every_kd_dti_triple(data, tmp_path):
 
 # --- bad records: counted, placed, never misaligned ---------------------------------------------------
 
+@pytest.mark.fast
 def test_bad_json_lines_records_are_reported_with_their_line_and_the_files_stay_aligned(tmp_path, capfd):
     good = {"id": "a", "text": "Aspirin and warfarin interact.",
             "relations": [{"head": "Aspirin", "relation": "bleeding risk", "tail": "warfarin"}]}
@@ -215,6 +216,7 @@ def test_bad_json_lines_records_are_reported_with_their_line_and_the_files_stay_
     ({"name": "x", "kind": "labels", "files": {"train": "t.jsonl"}, "template": "{labels} it is"}, "must end with"),
     ({"name": "x", "kind": "relations", "files": {"train": "t.jsonl"}, "colour": "red"}, "unknown setting(s) colour"),
 ])
+@pytest.mark.fast
 def test_definition_errors_name_the_file_and_the_setting(tmp_path, settings, message):
     (tmp_path / "t.jsonl").write_text(json.dumps({"id": "1", "text": "a b", "relations": [
         {"head": "a", "relation": "r", "tail": "b"}]}) + "\n")
@@ -223,6 +225,7 @@ def test_definition_errors_name_the_file_and_the_setting(tmp_path, settings, mes
     assert str(error.value).startswith(str(tmp_path / "d.json")) and message in str(error.value)
 
 
+@pytest.mark.fast
 def test_a_yaml_definition_through_biogpt_build(tmp_path):
     (tmp_path / "t.jsonl").write_text(json.dumps({"title": "Imatinib", "abstract": "Imatinib inhibits BCR-ABL.",
                                                   "relations": [{"head": "Imatinib", "relation": "inhibitor",
@@ -237,6 +240,7 @@ def test_a_yaml_definition_through_biogpt_build(tmp_path):
 
 # --- the formats ----------------------------------------------------------------------------------------
 
+@pytest.mark.fast
 def test_pubtator_reader_places_bad_lines_and_keeps_every_document(tmp_path):
     (tmp_path / "p.txt").write_text("1|t|Aspirin and bleeding\n1|a|Aspirin causes bleeding.\n"
                                     "1\t0\t7\tAspirin\tChemical\tD001241\n1\tCID\tD001241\tD006470\n\n"
@@ -251,6 +255,7 @@ def test_pubtator_reader_places_bad_lines_and_keeps_every_document(tmp_path):
     assert "without its document's title line" in documents[2].error
 
 
+@pytest.mark.fast
 def test_bioc_json_is_read_one_document_at_a_time_and_errors_name_the_line(tmp_path):
     collection = bioc.BioCCollection()
     for number in range(300):
@@ -276,6 +281,7 @@ def test_bioc_json_is_read_one_document_at_a_time_and_errors_name_the_line(tmp_p
         list(read_documents(str(tmp_path / "cut.json")))
 
 
+@pytest.mark.fast
 def test_names_are_found_in_any_case_and_spacing():
     text = "Naloxone reverses the effect of  Clonidine; clonidine-induced hypotension."
     assert find_spans(text, "clonidine") == [(33, 42), (44, 53)]
@@ -295,6 +301,7 @@ def extraction_rows():
     return documents, rows
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("fmt", ["pubtator", "bioc-xml", "bioc-json", "jsonl"])
 def test_extraction_writers_are_read_back_by_the_bioc_package(tmp_path, fmt):
     documents, rows = extraction_rows()
@@ -339,6 +346,7 @@ def test_extraction_writers_are_read_back_by_the_bioc_package(tmp_path, fmt):
     assert collection.documents[2].infons["status"] == "no text"
 
 
+@pytest.mark.fast
 def test_labels_keep_their_case_through_both_decoders(tmp_path):
     (tmp_path / "t.jsonl").write_text(json.dumps({"id": "1", "text": "Kinase assays.", "labels": "Kinase|Assay"}) + "\n")
     spec = resolve(str(write_definition(tmp_path / "d.json", name="cased", kind="labels", files={"train": "t.jsonl"},

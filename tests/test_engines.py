@@ -40,6 +40,7 @@ def same_completions(reference, model, **search):
                                                                         for g in got]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("search", [{}, {"max_new_tokens": 12}], ids=["original-limit", "max-new-tokens"])
 def test_greedy_tokens_equal_the_fairseq_engine(reference, engine_model, search):
     expected, got = same_completions(reference, engine_model, beam=1, **search)
@@ -50,6 +51,7 @@ def test_greedy_tokens_equal_the_fairseq_engine(reference, engine_model, search)
         assert max(len(prefix) + len(tokens) for prefix, tokens in expected) == 95
 
 
+@pytest.mark.fast
 def test_beam_search_ranks_as_fairseq(reference, engine_model):
     expected, got = same_completions(reference, engine_model, beam=4)
     agree = sum(e == g for e, g in zip(expected, got))
@@ -61,6 +63,7 @@ def test_beam_search_ranks_as_fairseq(reference, engine_model):
         assert got == expected
 
 
+@pytest.mark.fast
 def test_text_side_is_the_checkpoints_for_every_engine(reference, engine_model):
     assert engine_model.settings == reference.settings
     assert [t.tolist() for t in engine_model._encode(SENTENCES)] == [t.tolist() for t in reference._encode(SENTENCES)]
@@ -68,6 +71,7 @@ def test_text_side_is_the_checkpoints_for_every_engine(reference, engine_model):
                                                                                           max_len=5)
 
 
+@pytest.mark.fast
 def test_conversion_is_kept_under_the_content_and_precision(hf_dir, engine_model):
     name = engine_model.engine.name
     kept = engine_model.engine.model_dir
@@ -77,6 +81,7 @@ def test_conversion_is_kept_under_the_content_and_precision(hf_dir, engine_model
     assert again.engine.model_dir == kept and kept.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.fast
 def test_a_changed_checkpoint_is_converted_anew(tmp_path):
     hf = tiny_hf_model(tmp_path / "model", seed=1)
     first = BioGPT.from_pretrained(hf, engine="ctranslate2")
@@ -88,6 +93,7 @@ def test_a_changed_checkpoint_is_converted_anew(tmp_path):
         SENTENCES[:3], beam=1, max_len=8) != before
 
 
+@pytest.mark.fast
 def test_int8_runs_and_mostly_agrees(reference, hf_dir):
     quantized = BioGPT.from_pretrained(hf_dir, engine="ctranslate2", dtype="int8")
     assert quantized.dtype == "int8" and "int8" in quantized.engine.model_dir.name
@@ -95,6 +101,7 @@ def test_int8_runs_and_mostly_agrees(reference, hf_dir):
     assert len(got) == len(expected) and all(len(tokens) == 8 for _, tokens in got)
 
 
+@pytest.mark.fast
 def test_a_precision_an_engine_lacks_is_refused_or_named():
     from biogpt_fairseq.engines.fairseq_engine import FairseqEngine
 
@@ -107,6 +114,7 @@ def test_a_precision_an_engine_lacks_is_refused_or_named():
         assert FairseqEngine.runs_in("bf16", "cpu") == "bf16"
 
 
+@pytest.mark.fast
 def test_fairseq_options_are_the_fairseq_engines(hf_dir):
     model = BioGPT.from_pretrained(hf_dir, engine="ctranslate2")
     with pytest.raises(UserError, match="no generation options.*no_repeat_ngram_size"):
@@ -117,6 +125,7 @@ def test_fairseq_options_are_the_fairseq_engines(hf_dir):
     assert model.engine.batches([5, 3, 9, 3]) == [[1, 3], [0], [2]]  # the longest times the count within 12
 
 
+@pytest.mark.fast
 def test_engines_find_their_conversion_beside_a_checkpoint_file(tmp_path):
     from biogpt_fairseq.engines.base import load_checkpoint
     from biogpt_fairseq.tools.convert import from_hf
