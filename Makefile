@@ -31,8 +31,11 @@ $(STAMP): requirements.txt requirements-test.txt setup.py
 demo: install
 	$(BIN)/python -m biogpt_fairseq.tools.demo
 
+# Tests run in TEST_WORKERS processes of one thread each (tests/conftest.py), which share what the tests build.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m fast tests

@@ -1,6 +1,7 @@
 """Shared fixtures: the data mirror, the repository, and helpers to run the tools."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,24 @@ def run_tool(*args, stdin=None, check=True, env=None, cwd=REPO):
     return result
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name` that `build(folder)` fills, made once for the whole run: pytest-xdist's workers
+    (make test runs two) share it through a file lock, the first to ask building it while the others wait."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # (the workers' basetemps are its subfolders)
+    folder = root / name
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 class _DictionaryTask:
     def __init__(self, dictionary):
         self.source_dictionary = self.target_dictionary = dictionary
@@ -117,10 +136,10 @@ def task_abstracts(data: Path, limit_per_split=None):
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, data) -> Path:
     """preprocess/pretrain.sh run on the real PubMed XML: a small learned vocabulary, 2 shards."""
-    out = tmp_path_factory.mktemp("tiny_corpus")
-    run_tool(REPO / "preprocess" / "pretrain.sh", out, *sorted((data / "pubmed").glob("*.xml*")),
-             "--merges", 300, "--shards", 2, "--valid-every", 10, "--workers", 2)
-    return out
+    def build(out):
+        run_tool(REPO / "preprocess" / "pretrain.sh", out, *sorted((data / "pubmed").glob("*.xml*")),
+                 "--merges", 300, "--shards", 2, "--valid-every", 10, "--workers", 2)
+    return built_once(tmp_path_factory, "tiny_corpus", build)
 
 
 TINY_MODEL = ["--decoder-layers", 2, "--decoder-embed-dim", 64, "--decoder-ffn-embed-dim", 128,
@@ -130,22 +149,22 @@ TINY_MODEL = ["--decoder-layers", 2, "--decoder-embed-dim", 64, "--decoder-ffn-e
 @pytest.fixture(scope="session")
 def tiny_pretrained(tiny_corpus, tmp_path_factory) -> Path:
     """A tiny BioGPT-shaped LM pre-trained for a few updates on `tiny_corpus` (its checkpoint)."""
-    save_dir = tmp_path_factory.mktemp("tiny_pretrained")
-    run_tool("fairseq-train", tiny_corpus / "data-bin" / "shard0", "--user-dir", REPO / "biogpt_fairseq",
-             "--task", "language_modeling", "--arch", "transformer_lm_biogpt_tiny", *TINY_MODEL,
-             "--tokens-per-sample", 512, "--sample-break-mode", "none", "--batch-size", 8, "--optimizer", "adam",
-             "--lr", 1e-3, "--max-update", 5, "--save-dir", save_dir, "--no-epoch-checkpoints", "--cpu",
-             "--num-workers", 0, "--disable-validation")
-    return save_dir / "checkpoint_last.pt"
+    def build(save_dir):
+        run_tool("fairseq-train", tiny_corpus / "data-bin" / "shard0", "--user-dir", REPO / "biogpt_fairseq",
+                 "--task", "language_modeling", "--arch", "transformer_lm_biogpt_tiny", *TINY_MODEL,
+                 "--tokens-per-sample", 512, "--sample-break-mode", "none", "--batch-size", 8, "--optimizer", "adam",
+                 "--lr", 1e-3, "--max-update", 5, "--save-dir", save_dir, "--no-epoch-checkpoints", "--cpu",
+                 "--num-workers", 0, "--disable-validation")
+    return built_once(tmp_path_factory, "tiny_pretrained", build) / "checkpoint_last.pt"
 
 
 @pytest.fixture(scope="session")
 def pubmedqa_data(tiny_corpus, tmp_path_factory, data):
     """preprocess/finetune.sh pubmedqa over the tiny corpus' vocabulary."""
-    out = tmp_path_factory.mktemp("pubmedqa")
-    run_tool(REPO / "preprocess" / "finetune.sh", "pubmedqa", out, "--data", data,
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    return out
+    def build(out):
+        run_tool(REPO / "preprocess" / "finetune.sh", "pubmedqa", out, "--data", data,
+                 "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+    return built_once(tmp_path_factory, "pubmedqa", build)
 
 
 def finetune(data_bin, pretrained, save_dir, *extra, check=True):
@@ -192,10 +211,10 @@ def tiny_training_command(what, tiny_corpus, tiny_pretrained, pubmedqa_data):
 @pytest.fixture(scope="session")
 def tiny_prompt_model(pubmedqa_data, tiny_pretrained, tmp_path_factory) -> Path:
     """A tiny PubMedQA prompt model (learned prompt of 9 tokens), fine-tuned for 2 updates: its checkpoint."""
-    save_dir = tmp_path_factory.mktemp("tiny_prompt_model")
-    finetune(pubmedqa_data / "data-bin", tiny_pretrained, save_dir, "--learned-prompt", 9, "--max-update", 2,
-             "--disable-validation", "--no-epoch-checkpoints")
-    return save_dir / "checkpoint_last.pt"
+    def build(save_dir):
+        finetune(pubmedqa_data / "data-bin", tiny_pretrained, save_dir, "--learned-prompt", 9, "--max-update", 2,
+                 "--disable-validation", "--no-epoch-checkpoints")
+    return built_once(tmp_path_factory, "tiny_prompt_model", build) / "checkpoint_last.pt"
 
 
 # DDI's interactions under labels the model has never seen
@@ -208,24 +227,25 @@ MAX_SOURCE = 64  # source tokens the tiny model reads: keeps its generation quic
 def custom_model(tiny_corpus, tiny_pretrained, tmp_path_factory, data):
     """A custom JSON-lines relation dataset (DDI's documents, new labels), built, binarized and fine-tuned
     for a few updates: (its data-bin, its checkpoint directory, the dataset folder)."""
-    root = tmp_path_factory.mktemp("custom_relations")
-    for split in ("train", "valid", "test"):
-        records = json.loads((data / "DDI" / "raw" / f"{split}.json").read_text())
-        with open(root / f"{split}.jsonl", "w", encoding="utf-8") as out:
-            for doc_id, record in list(records.items())[: 120 if split == "train" else None]:
-                relations = [{"head": t["drug"], "relation": NEW_LABELS[t["interaction"]], "tail": t["target"]}
-                             for t in record["triples"] or []]
-                out.write(json.dumps({"id": doc_id, "text": record["abstract"], "relations": relations}) + "\n")
-    (root / "interactions.yaml").write_text(
-        "name: drug-interactions\nkind: relations\ntemplate: rel-is\n"
-        "files: {train: train.jsonl, valid: valid.jsonl, test: test.jsonl}\n")
-    run_tool(REPO / "preprocess" / "finetune.sh", root / "interactions.yaml", root / "built",
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    data_bin = root / "built" / "data-bin"
-    run_tool("fairseq-hydra-train", "--config-dir", REPO / "hydra_configs", "--config-name", "finetune",
-             "finetune=tiny_cpu", f"task.data={data_bin}", f"common.user_dir={REPO / 'biogpt_fairseq'}",
-             f"checkpoint.finetune_from_model={tiny_pretrained}", f"checkpoint.save_dir={root / 'ckpt'}",
-             "optimization.max_update=4", f"task.max_source_positions={MAX_SOURCE}",
-             *[f"model.{k[2:].replace('-', '_')}={v}" for k, v in zip(TINY_MODEL[::2], TINY_MODEL[1::2])],
-             f"hydra.job_logging.handlers.file.filename={root}/hydra_train.log", cwd=root)
-    return data_bin, root / "ckpt", root
+    def build(root):
+        for split in ("train", "valid", "test"):
+            records = json.loads((data / "DDI" / "raw" / f"{split}.json").read_text())
+            with open(root / f"{split}.jsonl", "w", encoding="utf-8") as out:
+                for doc_id, record in list(records.items())[: 120 if split == "train" else None]:
+                    relations = [{"head": t["drug"], "relation": NEW_LABELS[t["interaction"]], "tail": t["target"]}
+                                 for t in record["triples"] or []]
+                    out.write(json.dumps({"id": doc_id, "text": record["abstract"], "relations": relations}) + "\n")
+        (root / "interactions.yaml").write_text(
+            "name: drug-interactions\nkind: relations\ntemplate: rel-is\n"
+            "files: {train: train.jsonl, valid: valid.jsonl, test: test.jsonl}\n")
+        run_tool(REPO / "preprocess" / "finetune.sh", root / "interactions.yaml", root / "built",
+                 "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+        run_tool("fairseq-hydra-train", "--config-dir", REPO / "hydra_configs", "--config-name", "finetune",
+                 "finetune=tiny_cpu", f"task.data={root / 'built' / 'data-bin'}",
+                 f"common.user_dir={REPO / 'biogpt_fairseq'}",
+                 f"checkpoint.finetune_from_model={tiny_pretrained}", f"checkpoint.save_dir={root / 'ckpt'}",
+                 "optimization.max_update=4", f"task.max_source_positions={MAX_SOURCE}",
+                 *[f"model.{k[2:].replace('-', '_')}={v}" for k, v in zip(TINY_MODEL[::2], TINY_MODEL[1::2])],
+                 f"hydra.job_logging.handlers.file.filename={root}/hydra_train.log", cwd=root)
+    root = built_once(tmp_path_factory, "custom_relations", build)
+    return root / "built" / "data-bin", root / "ckpt", root
