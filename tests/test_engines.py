@@ -12,7 +12,7 @@ from tiny_models import SENTENCES, tiny_hf_model
 
 from biogpt_fairseq import BioGPT
 from biogpt_fairseq.engines import ENGINES
-from biogpt_fairseq.engines.base import converted_dir
+from biogpt_fairseq.engines.base import converted_dir, converting
 from biogpt_fairseq.textio import UserError
 
 FAST_ENGINES = [e for e in ENGINES if e != "fairseq"]
@@ -92,6 +92,24 @@ def test_a_changed_checkpoint_is_converted_anew(tmp_path):
     assert second.generate(SENTENCES[:3], beam=1, max_len=8) == BioGPT.from_pretrained(hf).generate(
         SENTENCES[:3], beam=1, max_len=8) != before
 
+
+
+@pytest.mark.fast
+def test_processes_converting_at_once_keep_one_complete_conversion(tmp_path):
+    """A Ray job's actors load the same checkpoint at once: each writes its own copy, the first renamed into
+    place stays, a later one is dropped without an error, and no partial copy is left."""
+    out = tmp_path / "model.ctranslate2-fp32-key"
+    with converting(out) as partial:
+        (partial / "model.bin").parent.mkdir(parents=True, exist_ok=True)
+        (partial / "model.bin").write_text("this process' copy")
+        out.mkdir()  # another process renames its complete copy in first
+        (out / "model.bin").write_text("the first copy")
+    assert (out / "model.bin").read_text() == "the first copy"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    with pytest.raises(RuntimeError), converting(tmp_path / "other") as partial:
+        partial.mkdir()
+        raise RuntimeError("a conversion that fails")
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # its partial copy removed, nothing renamed in
 
 @pytest.mark.fast
 def test_int8_runs_and_mostly_agrees(reference, hf_dir):

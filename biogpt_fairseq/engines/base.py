@@ -6,7 +6,11 @@ original's length limit, batches by a token budget, and fairseq's pick among an 
 hypotheses. A subclass runs the network: `_hypotheses(prefixes, beam, new_tokens)` gives each prefix's
 hypotheses, `_log_probs(sequences)` scores whole sequences.
 """
+import contextlib
 import hashlib
+import os
+import shutil
+import socket
 import tempfile
 import warnings
 from pathlib import Path
@@ -115,6 +119,24 @@ def converted_dir(checkpoint: Checkpoint, engine: str, dtype: str) -> Path:
         return source / f"{engine}-{dtype}-{content_key(source)}"
     return source.parent / f"{source.stem}.{engine}-{dtype}-{content_key(source)}"
 
+
+
+@contextlib.contextmanager
+def converting(out: Path):
+    """A folder to write a conversion into, renamed to `out` when it is complete. Processes that convert
+    the same checkpoint at once (a Ray job's actors, on one node or on shared storage) each write a copy
+    of their own; the first renamed into place stays and the later ones are dropped."""
+    partial = out.with_name(f"{out.name}.partial-{socket.gethostname()}-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        yield partial
+        try:
+            partial.rename(out)
+        except OSError:
+            if not out.is_dir():  # (not another process' copy in place: a real failure)
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 class Engine:
     """A loaded model: the text side from its checkpoint's task; the network from a subclass."""

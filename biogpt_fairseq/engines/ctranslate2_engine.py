@@ -10,13 +10,12 @@ Greedy decoding is fairseq's: the prompted prefix forced, padding never generate
 limit. Beam search asks CTranslate2 for its `beam` hypotheses, which the interface ranks as fairseq
 does, scored by CTranslate2 itself (`score_batch`).
 """
-import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 
-from biogpt_fairseq.engines.base import Checkpoint, Engine, build_model, converted_dir
+from biogpt_fairseq.engines.base import Checkpoint, Engine, build_model, converted_dir, converting
 
 COMPUTE_TYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "int8_float32"}
 PAD = "<blank>"  # CTranslate2's name for the padding entry (fairseq's <pad>)
@@ -44,10 +43,8 @@ def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
         def _load(self):
             return spec
 
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    SpecConverter().convert(str(partial), quantization=COMPUTE_TYPES[dtype], force=True)
-    partial.rename(out)
+    with converting(out) as partial:
+        SpecConverter().convert(str(partial), quantization=COMPUTE_TYPES[dtype], force=True)
     return out
 
 

@@ -10,14 +10,13 @@ no position); greedy decoding bans padding, as fairseq's generator does. Beam se
 `beam` best hypotheses, which the interface ranks as fairseq does, scored by the exported model itself.
 """
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 
-from biogpt_fairseq.engines.base import Checkpoint, Engine, converted_dir
+from biogpt_fairseq.engines.base import Checkpoint, Engine, converted_dir, converting
 
 PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int4": "f32"}
 WEIGHT_BITS = {"int8": 8, "int4": 4}
@@ -44,10 +43,8 @@ def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
                                                       group_size_fallback="adjust")
         model = OVModelForCausalLM.from_pretrained(hf_dir, export=True, compile=False, load_in_8bit=False,
                                                    quantization_config=quantization)
-        partial = out.with_name(out.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        model.save_pretrained(partial)
-    partial.rename(out)
+        with converting(out) as partial:
+            model.save_pretrained(partial)
     return out
 
 
