@@ -166,15 +166,6 @@ def spec_from_definition(definition: dict):
     return CUSTOM_SPECS[definition["kind"]](definition, where="the definition")
 
 
-WHERE_KEYS = ("files", "root")  # where the records are: the data's, not the model's
-
-
-def portable(definition: dict) -> dict:
-    """A definition without where its files are: what a checkpoint keeps, all that decoding needs
-    (so a model trained on one machine reads data rebuilt on another)."""
-    return {key: value for key, value in definition.items() if key not in WHERE_KEYS}
-
-
 # --- shared by the three kinds --------------------------------------------------------------------
 
 class FileDataset:

@@ -3,7 +3,9 @@
 `build` writes it beside the source/target text; `preprocess/finetune.sh` puts
 it into `data-bin` with the dictionary, the BPE codes and the id files. It says
 which dataset and variant the data are, and where the raw data and gold files
-are, so postprocess, evaluate, infer, the task and the API read them from here.
+are, so postprocess, evaluate, infer and the API read them from here. Reading and
+writing it are the plugin's (data/manifest.py: the prompt task reads it too); this
+module adds what downstream's steps ask of it: the dataset's spec, its raw folder.
 """
 import os
 from pathlib import Path
