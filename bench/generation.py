@@ -8,7 +8,7 @@ against `transformers.BioGptForCausalLM.generate(use_cache=True)`, with identica
 
 A BioGPT-shaped model with the released 42,384-type vocabulary (BioGPT-Large's 57,717) and random
 weights is written as a Hugging Face directory and converted to fairseq with
-`biogpt_fairseq.tools.convert`, so both systems hold the same tensors. Prompts are 32 tokens of real
+`biogpt_fairseq.models.hf_conversion`, so both systems hold the same tensors. Prompts are 32 tokens of real
 abstracts; 64 new tokens are forced (eos banned).
 Figures are new tokens per second, measured interleaved; greedy outputs are checked token-identical.
 Each mode is also timed against fairseq's stock `SequenceGenerator` (one token per step), the figure
@@ -61,7 +61,7 @@ def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp3
     from transformers import BioGptConfig, BioGptForCausalLM
 
     from biogpt_fairseq import BioGPT
-    from biogpt_fairseq.tools.convert import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.models.hf_conversion import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     symbols = read_dict_symbols(data / vocabulary / "dict.txt")
     torch.manual_seed(0)

@@ -100,7 +100,7 @@ def main() -> None:
     if args.run:
         return run_mode(args.run, Path(args.corpus), Path(args.codes))
 
-    from biogpt_fairseq.tools.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.models.hf_conversion import hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     data = Path(args.data)
     codes = data / "biogpt" / "bpecodes"

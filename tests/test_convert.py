@@ -11,7 +11,7 @@ from transformers import BioGptConfig, BioGptForCausalLM, BioGptTokenizer
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
 from biogpt_fairseq import BioGPT
-from biogpt_fairseq.tools.convert import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
+from biogpt_fairseq.models.hf_conversion import fairseq_model_flags, fairseq_state_dict, hf_config, hf_state_dict
 from biogpt_fairseq.runtime.safe_checkpoint import load as safe_load
 from biogpt_fairseq.data.tokenize import tokenize_lines
 

@@ -146,7 +146,7 @@ def test_fairseq_options_are_the_fairseq_engines(hf_dir):
 @pytest.mark.fast
 def test_engines_find_their_conversion_beside_a_checkpoint_file(tmp_path):
     from biogpt_fairseq.engines.base import load_checkpoint
-    from biogpt_fairseq.tools.convert import from_hf
+    from biogpt_fairseq.models.hf_conversion import from_hf
 
     checkpoint_dir = from_hf(tiny_hf_model(tmp_path / "hf", prompt=2), tmp_path / "fairseq")
     loaded = load_checkpoint(checkpoint_dir / "checkpoint.pt")

@@ -14,7 +14,7 @@ def hf_tokenizer_from_release(data, tmp_path):
     """BioGptTokenizer built from the released fairseq dict.txt and fastBPE codes (as `convert to-hf` writes them)."""
     from transformers import BioGptTokenizer
 
-    from biogpt_fairseq.tools.convert import hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.models.hf_conversion import hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     (tmp_path / "vocab.json").write_text(json.dumps(hf_vocab(read_dict_symbols(data / "biogpt/dict.txt"))))
     (tmp_path / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / "biogpt/bpecodes")) + "\n")

@@ -7,7 +7,7 @@ in fp16 and bf16, on four workloads.
 
 DATA is laid out as the data mirror (biogpt/{bpecodes,dict.txt}, BC5CDR/raw/test.json). As
 bench/generation.py, the random model is written as a Hugging Face directory and converted with
-`biogpt_fairseq.tools.convert.from_hf` (so the installed transformers' save and load are exercised
+`biogpt_fairseq.models.hf_conversion.from_hf` (so the installed transformers' save and load are exercised
 too), and both systems hold the same tensors. Workloads: prompts of 32 tokens of real abstracts
 continued by 64 forced new tokens (eos banned), greedy batch 1, greedy batch 64, beam 5 batch 1; and
 64 whole BC5CDR test abstracts of about the median length, greedy, 32 new tokens (the original's
@@ -53,7 +53,7 @@ def write_pair(data: Path, layers: int, width: int, out: Path, notes: list) -> P
     import transformers
     from transformers import BioGptConfig, BioGptForCausalLM
 
-    from biogpt_fairseq.tools.convert import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
+    from biogpt_fairseq.models.hf_conversion import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     symbols = read_dict_symbols(data / "biogpt" / "dict.txt")
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def write_pair(data: Path, layers: int, width: int, out: Path, notes: list) -> P
     try:
         return from_hf(out / "hf", out / "fairseq")
     except Exception as err:  # noqa: BLE001  (transformers 5 may refuse its `torch_dtype=`: noted, then worked around)
-        notes.append(f"biogpt_fairseq.tools.convert.from_hf failed on transformers {transformers.__version__}: "
+        notes.append(f"biogpt_fairseq.models.hf_conversion.from_hf failed on transformers {transformers.__version__}: "
                      f"{err}; converted with from_pretrained's torch_dtype= passed as dtype=")
         original = BioGptForCausalLM.from_pretrained.__func__
 

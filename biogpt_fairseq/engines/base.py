@@ -65,7 +65,7 @@ def load_checkpoint(path, checkpoint_file: Optional[str] = None, data: Optional[
 
     source = path = Path(path)
     if path.is_dir() and (path / "config.json").is_file():  # Hugging Face: convert once, then as fairseq
-        from biogpt_fairseq.tools.convert import from_hf
+        from biogpt_fairseq.models.hf_conversion import from_hf
 
         directory = tempfile.TemporaryDirectory(prefix="biogpt-from-hf-")
         keep.append(directory)

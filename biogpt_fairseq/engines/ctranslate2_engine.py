@@ -27,7 +27,7 @@ def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
     from ctranslate2.converters.fairseq import set_transformer_decoder
     from ctranslate2.specs import common_spec, transformer_spec
 
-    from biogpt_fairseq.tools.convert import check_biogpt_shape
+    from biogpt_fairseq.models.hf_conversion import check_biogpt_shape
 
     model = build_model(checkpoint).float()
     cfg = checkpoint.state["cfg"].model

@@ -27,7 +27,7 @@ def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
     int8 or int4 for those dtypes)."""
     from optimum.intel import OVModelForCausalLM, OVWeightQuantizationConfig
 
-    from biogpt_fairseq.tools.convert import to_hf
+    from biogpt_fairseq.models.hf_conversion import to_hf
 
     cfg = checkpoint.state["cfg"]
     # (the exporter logs its whole traced graph at DEBUG, where fairseq's hydra leaves the root logger, and
