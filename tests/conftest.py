@@ -178,6 +178,9 @@ def finetune(data_bin, pretrained, save_dir, *extra, check=True):
         check=check)
 
 
+# fairseq-generate of a tiny prompt model, greedy on CPU
+GENERATE = ["--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt", "--cpu", "--beam", 1]
+
 # dropout off: each run (each process) draws its own masks, so only a deterministic model compares exactly
 DETERMINISTIC = ["--dropout", 0, "--attention-dropout", 0, "--seed", 1, "--cpu", "--num-workers", 0,
                  "--log-format", "simple", "--log-interval", 1, "--no-epoch-checkpoints"]

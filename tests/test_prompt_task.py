@@ -6,12 +6,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, TINY_MODEL, finetune, run_tool
+from conftest import GENERATE, REPO, TINY_MODEL, finetune, run_tool
 from fairseq.data import Dictionary, ListDataset
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
-from biogpt_fairseq.downstream import get_dataset
-from biogpt_fairseq.engines import ENGINES
 from biogpt_fairseq.tasks.prompt_dataset import PromptedPairDataset
 from biogpt_fairseq.tasks.prompt_layout import PromptLayout
 
@@ -118,53 +116,6 @@ def test_prefix_appends_the_separator_then_the_prompt(pubmedqa_data, tiny_pretra
              "--max-update", 1, "--disable-validation")
     state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert state["task_state"]["appended_symbols"] == ["<seqsep>", "learned1", "learned2"]
-
-
-GENERATE = ["--user-dir", REPO / "biogpt_fairseq", "--task", "language_modeling_prompt", "--cpu", "--beam", 1]
-
-
-@pytest.mark.parametrize("dataset, split", [("bc5cdr", "valid"), ("ddi", "valid"), ("kd-dti", "valid"),
-                                            ("pubmedqa", "valid"), ("hoc", "test")])
-def test_tiny_end_to_end_per_dataset(dataset, split, tiny_corpus, tiny_pretrained, tmp_path, data):
-    """build -> BPE -> binarize -> fine-tune -> fairseq-generate -> decode -> score, with the settings
-    the data directory and the checkpoint carry; files stay aligned."""
-    import sys
-
-    run_tool(REPO / "preprocess" / "finetune.sh", dataset, tmp_path, "--data", data,
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    data_bin = tmp_path / "data-bin"
-    n = len((tmp_path / "raw" / f"{split}.x").read_text(encoding="utf-8").split("\n")) - 1
-    assert n == len((tmp_path / "raw" / f"{split}.y").read_text(encoding="utf-8").split("\n")) - 1
-    assert (data_bin / "bpecodes").read_bytes() == (tiny_corpus / "bpecodes").read_bytes()
-    if get_dataset(dataset).writes_ids:
-        assert n == len((data_bin / f"{split}.pmid").read_text().splitlines())
-    finetune(data_bin, tiny_pretrained, tmp_path / "ckpt", "--learned-prompt", 1 if dataset == "hoc" else 9,
-             "--max-update", 2, "--disable-validation")
-    generated = run_tool("fairseq-generate", data_bin, *GENERATE, "--path", tmp_path / "ckpt/checkpoint_last.pt",
-                         "--gen-subset", split, "--max-len-a", 1, "--max-len-b", 6, "--batch-size", 32).stdout.decode()
-    (tmp_path / "gen.out").write_text(generated)
-    assert sum(line.startswith("H-") for line in generated.splitlines()) == n  # one hypothesis per input
-    run_tool(sys.executable, REPO / "bin/postprocess_rel.py", tmp_path / "gen.out", "--data-bin", data_bin,
-             "--split", split)
-    rows = [json.loads(line) for line in (tmp_path / "gen.out.extracted.jsonl").read_text().splitlines()]
-    assert len(rows) == n
-    if get_dataset(dataset).writes_ids:
-        assert [r["pmid"] for r in rows] == (data_bin / f"{split}.pmid").read_text().splitlines()
-    result = run_tool(sys.executable, REPO / "bin/evaluate.py", tmp_path / "gen.out.extracted.jsonl",
-                      "--data-bin", data_bin, "--split", split)
-    figures = json.loads(result.stdout)
-    assert figures["dataset"] == dataset and get_dataset(dataset).headline(figures)[0] in figures
-    # biogpt-infer on each engine: the same generated lines (fp32 greedy), so the same decoding and scores
-    outputs = {}
-    for engine in ENGINES:
-        out = tmp_path / f"infer-{engine}"
-        run_tool("biogpt_fairseq.downstream.infer", tmp_path / "ckpt", "--data-bin", data_bin, "--split", split,
-                 "--checkpoint", "checkpoint_last.pt", "--max-new-tokens", 6, "--engine", engine, "--out", out)
-        scores = json.loads((out / "generate_checkpoint_last.pt.scores.json").read_text())
-        outputs[engine] = ((out / "generate_checkpoint_last.pt").read_text(), {k: v for k, v in scores.items()
-                                                                             if k != "checkpoint"})
-    assert len(outputs["fairseq"][0].splitlines()) == n
-    assert outputs["ctranslate2"] == outputs["fairseq"] and outputs["openvino"] == outputs["fairseq"]
 
 
 def test_the_checkpoint_carries_the_prompt_settings_to_generation(pubmedqa_data, tiny_prompt_model, tmp_path):
