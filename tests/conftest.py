@@ -158,13 +158,19 @@ def tiny_pretrained(tiny_corpus, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "tiny_pretrained", build) / "checkpoint_last.pt"
 
 
+def finetune_data(dataset: str, tiny_corpus: Path, tmp_path_factory, data: Path) -> Path:
+    """preprocess/finetune.sh `dataset` over the tiny corpus' vocabulary, built once for the run (its
+    raw/, bpe/ and data-bin/)."""
+    def build(out):
+        run_tool(REPO / "preprocess" / "finetune.sh", dataset, out, "--data", data,
+                 "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+    return built_once(tmp_path_factory, f"finetune-{dataset}", build)
+
+
 @pytest.fixture(scope="session")
 def pubmedqa_data(tiny_corpus, tmp_path_factory, data):
     """preprocess/finetune.sh pubmedqa over the tiny corpus' vocabulary."""
-    def build(out):
-        run_tool(REPO / "preprocess" / "finetune.sh", "pubmedqa", out, "--data", data,
-                 "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
-    return built_once(tmp_path_factory, "pubmedqa", build)
+    return finetune_data("pubmedqa", tiny_corpus, tmp_path_factory, data)
 
 
 def finetune(data_bin, pretrained, save_dir, *extra, check=True):

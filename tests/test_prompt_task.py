@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import GENERATE, REPO, TINY_MODEL, finetune, run_tool
+from conftest import GENERATE, REPO, TINY_MODEL, finetune, finetune_data, run_tool
 from fairseq.data import Dictionary, ListDataset
 
 import biogpt_fairseq.plugin  # noqa: F401  (registers the plugin)
@@ -141,13 +141,12 @@ def test_the_checkpoint_carries_the_prompt_settings_to_generation(pubmedqa_data,
     assert result.returncode != 0 and "differs from the codes the data were made with" in result.stderr.decode()
 
 
-def test_an_original_train_sh_runs_verbatim(tiny_corpus, tiny_pretrained, tmp_path, data):
+def test_an_original_train_sh_runs_verbatim(tiny_corpus, tiny_pretrained, tmp_path, tmp_path_factory, data):
     """RE-BC5CDR/train.sh's flags as they are (paths changed, --cpu, a tiny model's shape, 2 updates):
     no --source-lang/--target-lang, the separator of a prompt task read off the data directory."""
-    run_tool(REPO / "preprocess" / "finetune.sh", "bc5cdr", tmp_path, "--data", data,
-             "--bpe-codes", tiny_corpus / "bpecodes", "--dict", tiny_corpus / "dict.txt")
+    data_bin = finetune_data("bc5cdr", tiny_corpus, tmp_path_factory, data) / "data-bin"
     save_dir = tmp_path / "checkpoints" / "RE-BC5CDR-BioGPT"
-    original = f"""fairseq-train {tmp_path / 'data-bin'} --save-dir {save_dir} --user-dir {REPO / 'biogpt_fairseq'}
+    original = f"""fairseq-train {data_bin} --save-dir {save_dir} --user-dir {REPO / 'biogpt_fairseq'}
         --finetune-from-model {tiny_pretrained} --task language_modeling_prompt --arch transformer_lm_prompt_biogpt
         --share-decoder-input-output-embed --decoder-learned-pos --optimizer adam --adam-betas (0.9,0.98)
         --weight-decay 0.01 --clip-norm 0.0 --lr 1e-5 --lr-scheduler inverse_sqrt --warmup-updates 100
@@ -160,7 +159,7 @@ def test_an_original_train_sh_runs_verbatim(tiny_corpus, tiny_pretrained, tmp_pa
     state = torch.load(save_dir / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert state["task_state"]["dataset"] == "bc5cdr" and state["task_state"]["learned_prompt"] == 9
     assert state["model"]["decoder.embed_tokens.weight"].shape[0] == len(Dictionary.load(
-        str(tmp_path / "data-bin" / "dict.x.txt"))) + 9
+        str(data_bin / "dict.x.txt"))) + 9
 
 
 def test_average_checkpoints_of_the_last_epochs(pubmedqa_data, tiny_pretrained, tmp_path):
