@@ -99,9 +99,12 @@ class OpenVINOEngine(Engine):
         return [hypotheses[i * beam:(i + 1) * beam] for i in range(len(prefixes))]
 
     def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:
+        # (one left-padded batch: a forward without past state starts the exported model's state anew)
+        ids, mask = self._padded(sequences)
+        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
         scored = []
-        for sequence in sequences:  # one at a time: the exported model's state holds one batch
-            ids = torch.tensor([sequence])
-            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1].float()
-            scored.append(logits.log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0].tolist())
+        for row, sequence in enumerate(sequences):
+            start = ids.size(1) - len(sequence)
+            steps = logits[row, start:-1].log_softmax(-1)
+            scored.append(steps.gather(-1, ids[row, start + 1:, None])[:, 0].tolist())
         return scored
