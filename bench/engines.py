@@ -117,11 +117,13 @@ def hf_run(hf, sources, beam, new, pad):
 
 
 def rounds(runs: dict, count: int) -> dict:
-    """Each run's tokens per second in `count` rounds, the runs interleaved within a round."""
+    """Each run's tokens per second in `count` rounds, the runs interleaved within a round, every other round
+    in the reverse order: a run that follows another model's meets caches and threads that model left, so
+    each pair (an engine through our interface, then directly) takes both places alike."""
     figures = {name: [] for name in runs}
-    for _ in range(count):
-        for name, run in runs.items():
-            figures[name].append(timed(run))
+    for number in range(count):
+        for name in list(runs)[::-1 if number % 2 else 1]:
+            figures[name].append(timed(runs[name]))
     return figures
 
 
