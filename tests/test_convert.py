@@ -184,3 +184,15 @@ def test_refuses_what_hf_biogpt_cannot_express(tiny_pretrained, tiny_corpus, tmp
                       "--bpe-codes", tiny_corpus / "bpecodes", "--out", tmp_path / "hf", check=False)
     assert result.returncode == 2 and "not this model's vocabulary" in result.stderr.decode()
     assert not (tmp_path / "hf" / "model.safetensors").exists()
+
+
+def test_a_prompt_model_trained_without_its_language_pair_converts(custom_model, tmp_path):
+    """A hydra-trained prompt model (its task read the language pair off the data directory, so the
+    checkpoint names none): the conversion finds dict.x.txt as the task does."""
+    data_bin, checkpoints, _ = custom_model
+    state = torch.load(checkpoints / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["cfg"]["task"].get("source_lang") is None and not (data_bin / "dict.txt").exists()
+    run_tool("biogpt_fairseq.tools.convert", "to-hf", checkpoints / "checkpoint_last.pt", "--data", data_bin,
+             "--out", tmp_path / "hf")
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["vocab_size"] == \
+        state["model"]["decoder.embed_tokens.weight"].shape[0]

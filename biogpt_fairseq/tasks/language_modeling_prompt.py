@@ -86,7 +86,10 @@ STATE_KEYS = (*SAVED_OPTIONS, *manifest.MODEL_KEYS, "appended_symbols")
 
 def dictionary_file(directory: str, source_lang: Optional[str]) -> str:
     """The pre-training dictionary in `directory`: the dict.SRC.txt fairseq-preprocess writes, or
-    the dict.txt of a released or converted model directory."""
+    the dict.txt of a released or converted model directory. Without `source_lang` (a checkpoint
+    trained without --source-lang), SRC is read off the directory as the task reads it."""
+    if source_lang is None:
+        source_lang = data_utils.infer_language_pair(directory)[0]
     for name in ([f"dict.{source_lang}.txt"] if source_lang else []) + ["dict.txt"]:
         if os.path.exists(os.path.join(directory, name)):
             return os.path.join(directory, name)
