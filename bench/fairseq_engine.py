@@ -16,7 +16,7 @@ what decides them, for its runs only:
     no decoding cache     fairseq's incremental forward for the steps (the prefill fills its caches)
     no prefill            fairseq's decoding from step 0 (no prefill, no decoding cache)
 
-Speed: tokens per second, the variants interleaved in each round; each variant's greedy tokens are
+Speed: tokens per second, the variants interleaved in each round (every other round reversed, as bench/engines.py); each variant's greedy tokens are
 checked against the shipped ones. Memory: each variant in a process of its own, the resident memory
 its first search of each mode adds at its peak to the loaded model (what the packed copies add
 shows there, and only on the first search of a process: they are kept for the model's life).
@@ -35,9 +35,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engines import REPO, interface_run, peak_rss_added, sources_for  # noqa: E402
+from engines import REPO, interface_run, peak_rss_added, rounds, sources_for  # noqa: E402
 from generation import ABSTRACT_NEW, MODES, NEW, build_pair  # noqa: E402
-from interleave import timed  # noqa: E402
 
 VARIANTS = ["as shipped", "no kernel timing", "no packed copies", "no oneDNN", "no decoding cache", "no prefill"]
 
@@ -120,11 +119,8 @@ def main() -> None:
                 with variant(name):
                     tokens[name] = [c.tokens.tolist() for c in model.engine.generate(sources, beam=beam,
                                                                                      max_new_tokens=new)]
-            runs = {name: in_variant(name, interface_run(model, sources, beam, new)) for name in args.variants}
-            figures = {name: [] for name in runs}
-            for _ in range(args.rounds):
-                for name, run in runs.items():
-                    figures[name].append(timed(run))
+            figures = rounds({name: in_variant(name, interface_run(model, sources, beam, new))
+                              for name in args.variants}, args.rounds)
             shipped = figures[args.variants[0]]
             for name, values in figures.items():
                 ratio = statistics.median([v / s for v, s in zip(values, shipped)])
