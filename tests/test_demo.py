@@ -4,7 +4,9 @@ import json
 import pytest
 from conftest import run_tool
 
-from biogpt_fairseq.tools.demo import _normalized, build_task_corpus, loss_curves
+from biogpt_fairseq.runtime.safe_checkpoint import load
+from biogpt_fairseq.textio import UserError
+from biogpt_fairseq.tools.demo import _normalized, build_task_corpus, loss_curves, main
 
 
 def test_no_test_document_in_the_pretraining_corpus(data, tmp_path):
@@ -38,12 +40,24 @@ def test_loss_curves_read_fairseq_hydra_log(tmp_path):
     assert loss_curves(log) == {"train_inner": [(40, 10.33)], "valid": [(50, 10.264)]}
 
 
+@pytest.mark.fast
+def test_an_override_that_is_not_key_value_is_refused(tmp_path):
+    with pytest.raises(UserError, match="--override 'model.decoder_layers': give KEY=VALUE"):
+        main(["--data", str(tmp_path), "--override", "model.decoder_layers"])
+
+
 def test_short_demo_run_end_to_end(data, tmp_path):
     out = tmp_path / "demo"
-    # (one fine-tuning task, one epoch: the suite's time; every shard is read in test_pretraining)
+    # (the suite's tiny shape, one fine-tuning task, one epoch: the suite's time; every shard is read in
+    # test_pretraining)
+    shape = ["--override", "model.decoder_layers=2", "--override", "model.decoder_embed_dim=64",
+             "--override", "model.decoder_ffn_embed_dim=128", "--override", "model.decoder_attention_heads=2"]
     result = run_tool("biogpt_fairseq.tools.demo", "--data", data, "--out", out, "--updates", 60, "--merges", 500,
-                      "--finetune-tasks", "pubmedqa", "--finetune-epochs", 1)
+                      "--finetune-tasks", "pubmedqa", "--finetune-epochs", 1, *shape)
     stdout = result.stdout.decode()
+    for model in (out / "checkpoints/checkpoint_best.pt", out / "finetune/pubmedqa/checkpoints/checkpoint1.pt"):
+        cfg = load(model)["cfg"]["model"]  # the overrides reached both trainings
+        assert (cfg["decoder_layers"], cfg["decoder_embed_dim"], cfg["decoder_ffn_embed_dim"]) == (2, 64, 128)
     assert "loaded" in stdout and "shard0/train" in stdout and "num_updates=60" in stdout  # fairseq's own output
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     generations = (out / "generations.txt").read_text(encoding="utf-8").splitlines()

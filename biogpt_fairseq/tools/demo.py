@@ -1,6 +1,6 @@
 """`make demo`: a tiny BioGPT pre-trained and fine-tuned on CPU from real data, end to end.
 
-    python -m biogpt_fairseq.tools.demo [--data ../shared/data] [--out demo_out]
+    python -m biogpt_fairseq.tools.demo [--data ../shared/data] [--out demo_out] [--override KEY=VALUE ...]
 
 1. corpus: the PubMed XML excerpt plus the abstracts of the datasets'
    training splits (each dataset's spec says which); every test document is
@@ -130,7 +130,7 @@ def generate(checkpoint_dir: Path, data_dir: Path, prompts, beam=5, max_len=40):
 
 
 def finetune_and_score(name: str, data: Path, corpus: Path, pretrained: Path, out: Path, epochs: int,
-                       workers: int) -> dict:
+                       workers: int, overrides=()) -> dict:
     """The fine-tuning half of the paper for one dataset, through the user-facing tools; its test figures."""
     from biogpt_fairseq.downstream.infer import infer
 
@@ -142,8 +142,8 @@ def finetune_and_score(name: str, data: Path, corpus: Path, pretrained: Path, ou
     run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs",
          "--config-name", "finetune", "finetune=tiny_cpu", f"task.data={task_dir / 'data-bin'}",
          f"common.user_dir={REPO / 'biogpt_fairseq'}", f"checkpoint.finetune_from_model={pretrained}",
-         f"checkpoint.save_dir={checkpoints}", f"optimization.max_epoch={epochs}"], log=task_dir / "train.log",
-        cwd=task_dir)
+         f"checkpoint.save_dir={checkpoints}", f"optimization.max_epoch={epochs}", *overrides],
+        log=task_dir / "train.log", cwd=task_dir)
     print(f"+ biogpt-infer {checkpoints} --data-bin {task_dir / 'data-bin'} --max-new-tokens {MAX_NEW_TOKENS} --cpu",
           flush=True)
     return infer(checkpoints, task_dir / "data-bin", out=task_dir / "generate", cpu=True, max_new_tokens=MAX_NEW_TOKENS)
@@ -197,7 +197,13 @@ def main(argv=None) -> int:
                         choices=sorted(DATASETS),
                         help="datasets to fine-tune and score (none: pre-training only); the first relation "
                              "dataset's model then mines PubMed")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a hydra override for pre-training and fine-tuning alike (repeatable), e.g. "
+                             "model.decoder_layers=2 for a smaller model than hydra_configs/model/tiny.yaml's")
     args = parser.parse_args(argv)
+    for override in args.override:
+        if "=" not in override:
+            raise UserError(f"--override {override!r}: give KEY=VALUE, e.g. model.decoder_layers=2")
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
     if not (data / "pubmed").is_dir():
         raise UserError(f"{data}: not the BioGPT data mirror (no pubmed/): pass --data or set BIOGPT_DATA")
@@ -222,7 +228,7 @@ def main(argv=None) -> int:
     run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", REPO / "hydra_configs",
          "--config-name", "pretrain", "pretrain=tiny_cpu", f"task.data={shards}",
          f"common.user_dir={REPO / 'biogpt_fairseq'}",
-         f"optimization.max_update={args.updates}", f"checkpoint.save_dir={checkpoints}"],
+         f"optimization.max_update={args.updates}", f"checkpoint.save_dir={checkpoints}", *args.override],
         log=log, cwd=out)  # hydra writes its own hydra_train.log into the working directory
 
     print("== 4. loss curves", flush=True)
@@ -244,7 +250,7 @@ def main(argv=None) -> int:
     for task in args.finetune_tasks:
         print(f"== 6. fine-tune, generate, decode and score: {task}", flush=True)
         metrics = finetune_and_score(task, data, corpus, checkpoints / "checkpoint_best.pt", out,
-                                     args.finetune_epochs, args.workers)
+                                     args.finetune_epochs, args.workers, args.override)
         results[task] = (metrics, baseline(task, data))
     if results:
         table = results_table(results)
