@@ -72,6 +72,17 @@ def test_text_side_is_the_checkpoints_for_every_engine(reference, engine_model):
 
 
 @pytest.mark.fast
+def test_token_strings_are_fairseqs(reference):
+    dictionary = reference.engine.dictionary
+    special = [dictionary.bos(), dictionary.pad(), dictionary.eos(), dictionary.unk()]
+    torch.manual_seed(0)
+    for length in [0, 1, 7, 300]:
+        tokens = torch.randint(0, len(dictionary) + 5, (length,))  # (ids past the dictionary too)
+        tokens[::3] = torch.tensor(special)[torch.randint(0, 4, tokens[::3].shape)]
+        assert reference.engine.string(tokens) == dictionary.string(tokens)
+
+
+@pytest.mark.fast
 def test_conversion_is_kept_under_the_content_and_precision(hf_dir, engine_model):
     name = engine_model.engine.name
     kept = engine_model.engine.model_dir
