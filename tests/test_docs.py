@@ -230,6 +230,8 @@ def check_make(command):
 def plugin_imported():
     from fairseq import utils
     utils.import_user_module(argparse.Namespace(user_dir=str(REPO / "biogpt_fairseq")))
+    # (fairseq skips a user dir whose package another test module has imported already, plugin or not)
+    import biogpt_fairseq.plugin  # noqa: F401
     return True
 
 
