@@ -13,7 +13,9 @@ abstracts, 64 new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of abo
 32 new tokens each (the extraction setting). Figures are new tokens per second (each system counts
 the tokens it generated); "interface / direct" is our engine's figure over the same engine's own API
 on the same converted model; greedy tokens of every system are checked against ours on the fairseq
-engine. Memory: the resident memory a system's run adds at its peak (sampled every 5 ms) to the
+engine. At beam sizes above 1 each system also runs with `beam_ranking="engine"` ("SYSTEM engine-ranked":
+the engine's own pick, without the forward that ranks the hypotheses as fairseq does), with how many
+of the sources it returns the same tokens for as the default ranking. Memory: the resident memory a system's run adds at its peak (sampled every 5 ms) to the
 process. The batch-1 limit of a precision is its weights' bytes a token over this machine's read
 bandwidth (bench/generation.py's measure).
 """
@@ -150,11 +152,14 @@ def main() -> None:
         parameters = sum(p.numel() for p in hf.parameters())
         print(f"# {args.layers} x {args.width}, {parameters / 1e6:.0f}M parameters; read bandwidth "
               f"{bandwidth / 1e9:.1f} GB/s; torch threads {torch.get_num_threads()}", flush=True)
-        models = {}
+        models, engine_ranked = {}, {}
         for system in args.systems:
             engine, dtype = system.split(":")
             loaded = time.perf_counter()
             models[system] = BioGPT.from_pretrained(Path(tmp) / "hf", engine=engine, dtype=dtype, batch_size=64)
+            if any(MODES[mode][2] > 1 for mode in args.modes):
+                engine_ranked[system] = BioGPT.from_pretrained(Path(tmp) / "hf", engine=engine, dtype=dtype,
+                                                               batch_size=64, beam_ranking="engine")
             print(f"{system}: loaded (converted on first use) in {time.perf_counter() - loaded:.1f} s; batch-1 "
                   f"limit {bandwidth / (parameters * WEIGHT_BYTES[dtype]):.1f} tok/s", flush=True)
         for mode in args.modes:
@@ -166,6 +171,13 @@ def main() -> None:
             for system, model in models.items():
                 runs[system] = interface_run(model, sources, beam, new)
                 runs[system + " direct"] = direct_run(model, sources, beam, new)
+                if beam > 1:
+                    runs[system + " engine-ranked"] = interface_run(engine_ranked[system], sources, beam, new)
+                    default, own = (m.engine.generate(sources, beam=beam, max_new_tokens=new)
+                                    for m in (model, engine_ranked[system]))
+                    print(f"{mode} {system}: the engine's ranking returns the default ranking's tokens on "
+                          f"{sum(a.tokens.tolist() == b.tokens.tolist() for a, b in zip(default, own))} of "
+                          f"{len(own)}", flush=True)
                 if beam == 1 and system.endswith("fp32"):
                     expected = [c.tokens.tolist() for c in reference.engine.generate(sources, max_new_tokens=new)]
                     got = [c.tokens.tolist() for c in model.engine.generate(sources, max_new_tokens=new)]
@@ -176,8 +188,9 @@ def main() -> None:
             for name, values in figures.items():
                 line = (f"{mode} {name}: {statistics.median(values):.1f} tok/s, x HF fp32 "
                         f"{statistics.median([v / h for v, h in zip(values, hf_figures)]):.2f}")
-                if name in models:
-                    direct = [v / d for v, d in zip(values, figures[name + " direct"])]
+                system = name.replace(" engine-ranked", "")
+                if system in models and not name.endswith(" direct"):
+                    direct = [v / d for v, d in zip(values, figures[system + " direct"])]
                     line += (f", interface / direct {statistics.median(direct):.3f} (min {min(direct):.3f}, max "
                              f"{max(direct):.3f}), +{peak_rss_added(runs[name]):.0f} MiB")
                 print(line, flush=True)

@@ -44,7 +44,7 @@ class Generator:
                         bpe_codes: Optional[str] = None, batch_size: Optional[int] = None,
                         on_overflow: str = "truncate", dtype: str = "fp32", engine: str = "fairseq",
                         device: Optional[str] = None, threads: Optional[int] = None,
-                        max_tokens: Optional[int] = None) -> "Generator":
+                        max_tokens: Optional[int] = None, beam_ranking: str = "fairseq") -> "Generator":
         """Load a fairseq checkpoint (a .pt file or a directory holding one) or a Hugging Face directory.
 
         `data` is the directory with the model's dictionary and BPE codes (a fine-tuning data-bin
@@ -56,12 +56,14 @@ class Generator:
         weights, fp32 activations) or 'int4' (OpenVINO); docs/fidelity.md's differences from the original.
         `device` is 'cpu' or 'cuda' (default: cuda where there is one), `threads` the CPU threads,
         `max_tokens` a batch's token budget (else `batch_size` sentences a batch, 16 by default).
+        `beam_ranking` picks among another engine's beam hypotheses: 'fairseq' (the original's pick, at
+        the cost of one more forward over them) or 'engine' (the engine's own pick; docs/fidelity.md).
         """
         kind = engine_class(engine)
         keep = []
         checkpoint = load_checkpoint(path, checkpoint_file, data, bpe_codes, keep=keep)
         loaded = kind(checkpoint, dtype=dtype, device=device, max_tokens=max_tokens, batch_size=batch_size,
-                      threads=threads)
+                      threads=threads, beam_ranking=beam_ranking)
         return cls(loaded, on_overflow=on_overflow, _keep=keep)
 
     def to(self, device) -> "Generator":

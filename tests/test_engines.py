@@ -64,6 +64,33 @@ def test_beam_search_ranks_as_fairseq(reference, engine_model):
 
 
 @pytest.mark.fast
+def test_engine_beam_ranking_returns_the_engines_own_best(hf_dir, engine_model):
+    """beam_ranking='engine': the hypothesis the engine itself ranks first, as its own API returns it."""
+    model = BioGPT.from_pretrained(hf_dir, engine=engine_model.engine.name, beam_ranking="engine")
+    engine = model.engine
+    prefixes = [engine.prefix(s).tolist() for s in model._encode(SENTENCES)]
+    if engine.name == "ctranslate2":
+        results = engine.generator.generate_batch([[engine.symbols[i] for i in p] for p in prefixes], max_length=12,
+                                                  beam_size=4, include_prompt_in_result=False,
+                                                  suppress_sequences=[["<blank>"]])
+        direct = [r.sequences_ids[0] for r in results]
+    else:
+        direct = []
+        for prefix in prefixes:  # (one at a time: unpadded, as the engine's own API takes a prompt)
+            output = engine.model.generate(input_ids=torch.tensor([prefix]), max_new_tokens=12, num_beams=4,
+                                           do_sample=False, eos_token_id=engine.dictionary.eos(),
+                                           pad_token_id=engine.dictionary.pad(), suppress_tokens=[engine.dictionary.pad()])
+            direct.append(output[0, len(prefix):].tolist())
+    eos = engine.dictionary.eos()
+    direct = [d[:d.index(eos)] if eos in d else d for d in direct]
+    engine._log_probs = None  # no forward to rescore the hypotheses
+    completions = engine.generate(model._encode(SENTENCES), beam=4, max_new_tokens=12)
+    assert [c.tokens.tolist() for c in completions] == direct
+    with pytest.raises(UserError, match="beam_ranking 'best': choose from fairseq, engine"):
+        BioGPT.from_pretrained(hf_dir, engine=engine.name, beam_ranking="best")
+
+
+@pytest.mark.fast
 def test_text_side_is_the_checkpoints_for_every_engine(reference, engine_model):
     assert engine_model.settings == reference.settings
     assert [t.tolist() for t in engine_model._encode(SENTENCES)] == [t.tolist() for t in reference._encode(SENTENCES)]

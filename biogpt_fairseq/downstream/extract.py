@@ -4,6 +4,7 @@
                    [--input-format text|jsonl|pubtator|bioc-xml|bioc-json|pubmed-xml] [--data-bin DIR]
                    [--decoder original|robust] [--batch-docs 64] [--max-new-tokens N] [--beam 1] [--cpu]
                    [--engine fairseq|ctranslate2|openvino] [--dtype fp32|bf16|fp16|int8|int4]
+                   [--beam-ranking fairseq|engine]
     biogpt-extract MODEL INPUT... --out DIR/ [--format F]... [--ray [ADDRESS]] [--workers N]
                    [--threads-per-worker T] [--gpus-per-worker G] [options as above]
 
@@ -41,7 +42,7 @@ from biogpt_fairseq.downstream import DECODERS
 from biogpt_fairseq.downstream.extraction import Extractor, extract_file
 from biogpt_fairseq.downstream.formats import INPUT_FORMATS, OUTPUT_FORMATS, detect_format, output_format
 from biogpt_fairseq.downstream.mining import MANIFEST, Job, load_model, run_job
-from biogpt_fairseq.engines import DTYPES, ENGINES
+from biogpt_fairseq.engines import add_arguments as add_engine_arguments
 from biogpt_fairseq.textio import UserError, run_cli
 
 
@@ -65,12 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, help="at most N generated tokens per document "
                                                             "(default: the original's limit)")
     parser.add_argument("--beam", type=int, default=1, help="beam size (default: 1, greedy, as the original)")
-    parser.add_argument("--engine", default="fairseq", choices=ENGINES,
-                        help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
-    parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                        help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
-                             "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences from the "
-                             "original")
+    add_engine_arguments(parser)
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                         help="run on Ray Data: alone, a local Ray instance on this machine's cores; 'auto' or an "
@@ -84,8 +80,8 @@ def main(argv=None) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     job = Job(model=str(Path(args.model).resolve()), data_bin=args.data_bin and str(Path(args.data_bin).resolve()),
-              engine=args.engine, dtype=args.dtype, decoder=args.decoder, beam=args.beam,
-              max_new_tokens=args.max_new_tokens, batch_docs=args.batch_docs,
+              engine=args.engine, dtype=args.dtype, beam_ranking=args.beam_ranking, decoder=args.decoder,
+              beam=args.beam, max_new_tokens=args.max_new_tokens, batch_docs=args.batch_docs,
               formats=tuple(args.format or ["jsonl"]), input_format=args.input_format,
               device="cpu" if args.cpu else None)
     threads = args.threads_per_worker or (1 if args.ray not in (None, "local") else

@@ -227,7 +227,8 @@ def extract_file(extractor: Extractor, input_path: str, out: str, fmt: Optional[
     wanted = {"journal": JOURNAL_FORMAT, "input": str(Path(input_path).resolve()), "input_format": input_format,
               "model": model_path, "engine": extractor.model.engine.name, "dataset": extractor.spec.name,
               "decoder": extractor.decoder,
-              "beam": extractor.beam, "dtype": extractor.model.dtype, "max_new_tokens": extractor.max_new_tokens,
+              "beam": extractor.beam, "beam_ranking": extractor.model.engine.beam_ranking,
+              "dtype": extractor.model.dtype, "max_new_tokens": extractor.max_new_tokens,
               "batch_docs": extractor.batch_docs}
     done = resume_point(journal, wanted, extractor.batch_docs) if journal.exists() else 0
     if not done:

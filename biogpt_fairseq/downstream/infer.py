@@ -28,7 +28,7 @@ from biogpt_fairseq.downstream import DECODERS
 from biogpt_fairseq.downstream import manifest as manifest_file
 from biogpt_fairseq.downstream.evaluate import write_scorer_files
 from biogpt_fairseq.downstream.postprocess import decode_all, detokenize
-from biogpt_fairseq.engines import DTYPES, ENGINES
+from biogpt_fairseq.engines import add_arguments as add_engine_arguments
 from biogpt_fairseq.textio import UserError, atomic_output, json_line, read_lines, run_cli
 
 ORIGINAL_MAX_TOKENS = 12000  # inference.py's batches
@@ -62,14 +62,16 @@ def choose_checkpoint(directory: Path, spec, checkpoint: str = None) -> Path:
 
 def infer(checkpoint_dir: Path, data_bin: Path, split: str = "test", out: Path = None, checkpoint: str = None,
           beam: int = 1, decoder: str = "original", constrained: bool = False, cpu: bool = False,
-          data: str = None, max_new_tokens: int = None, dtype: str = "fp32", engine: str = "fairseq") -> dict:
+          data: str = None, max_new_tokens: int = None, dtype: str = "fp32", engine: str = "fairseq",
+          beam_ranking: str = "fairseq") -> dict:
     from biogpt_fairseq.generator import Generator  # (torch, loaded where a model is)
 
     manifest = manifest_file.read(data_bin)
     spec = manifest_file.spec(manifest)
     path = choose_checkpoint(checkpoint_dir, spec, checkpoint)
     model = Generator.from_pretrained(path, data=str(data_bin), dtype=dtype, engine=engine,
-                                   device="cpu" if cpu else None, max_tokens=ORIGINAL_MAX_TOKENS)
+                                      device="cpu" if cpu else None, max_tokens=ORIGINAL_MAX_TOKENS,
+                                      beam_ranking=beam_ranking)
     manifest_file.agree("the data's dataset", manifest["dataset"], model.dataset, path)
     constraint = {"allowed_text": spec.constraint_text(manifest["variant"])} if constrained else {}
     lines = model.complete_tokens(model.engine.split_sources(data_bin, split), beam=beam, bpe=False,
@@ -122,17 +124,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int,
                         help="at most N generated tokens (default: the original's limit, the whole sequence within "
                              "the model's positions)")
-    parser.add_argument("--engine", default="fairseq", choices=ENGINES,
-                        help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
-    parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
-                        help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
-                             "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences from the "
-                             "original")
+    add_engine_arguments(parser)
     parser.add_argument("--cpu", action="store_true", help="decode on the CPU even where a GPU is available")
     parser.add_argument("--data", help="the data mirror, if it moved since the data were built")
     args = parser.parse_args(argv)
     infer(Path(args.checkpoint_dir), Path(args.data_bin), args.split, args.out and Path(args.out), args.checkpoint,
-          args.beam, args.decoder, args.constrained, args.cpu, args.data, args.max_new_tokens, args.dtype, args.engine)
+          args.beam, args.decoder, args.constrained, args.cpu, args.data, args.max_new_tokens, args.dtype, args.engine,
+          args.beam_ranking)
     return 0
 
 

@@ -53,6 +53,7 @@ class Job:
     data_bin: Optional[str] = None
     engine: str = "fairseq"
     dtype: str = "fp32"
+    beam_ranking: str = "fairseq"
     decoder: str = "original"
     beam: int = 1
     max_new_tokens: Optional[int] = None
@@ -73,7 +74,8 @@ def load_model(job: Job, threads: Optional[int] = None):
     from biogpt_fairseq.generator import Generator  # (torch, loaded where a model is)
 
     return Generator.from_pretrained(job.model, data=job.data_bin, dtype=job.dtype, engine=job.engine,
-                                  device=job.device, threads=threads, max_tokens=ORIGINAL_MAX_TOKENS)
+                                     device=job.device, threads=threads, max_tokens=ORIGINAL_MAX_TOKENS,
+                                     beam_ranking=job.beam_ranking)
 
 
 class TokenCount:

@@ -25,6 +25,26 @@ DTYPES = {
     "int8": "int8 weights of the linear maps, fp32 activations",
     "int4": "int4 weights of the linear maps, fp32 activations (OpenVINO)",
 }
+# Which of an engine's beam hypotheses is returned (the fairseq engine's ranking is fairseq's either way).
+BEAM_RANKINGS = {
+    "fairseq": "fairseq's: the best mean log-probability of the whole sequence, prompt and a final eos included, "
+               "from one more forward over the hypotheses (the original's)",
+    "engine": "the engine's own best, by its score of the generated tokens: no extra forward",
+}
+
+
+def add_arguments(parser) -> None:
+    """The command-line options that choose an engine and how it runs (biogpt-infer, biogpt-extract)."""
+    parser.add_argument("--engine", default="fairseq", choices=ENGINES,
+                        help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
+    parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
+                        help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
+                             "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences "
+                             "from the original")
+    parser.add_argument("--beam-ranking", default="fairseq", choices=list(BEAM_RANKINGS),
+                        help="with --beam above 1 on ctranslate2 or openvino, which hypothesis is returned: fairseq's "
+                             "pick (default, the original's; one more forward over the hypotheses) or the engine's "
+                             "own; docs/fidelity.md")
 
 
 def engine_class(name: str):

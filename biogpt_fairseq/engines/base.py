@@ -18,7 +18,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 
-from biogpt_fairseq.engines import DTYPES, ENGINES
+from biogpt_fairseq.engines import BEAM_RANKINGS, DTYPES, ENGINES
 from biogpt_fairseq.textio import UserError
 
 CHECKPOINT_NAMES = ("checkpoint.pt", "checkpoint_best.pt", "checkpoint_avg.pt", "checkpoint_last.pt")
@@ -146,9 +146,13 @@ class Engine:
     DTYPES_RUN: Dict[str, Dict[str, str]] = {}
 
     def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
-                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None):
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, beam_ranking: str = "fairseq"):
         from fairseq import utils
         from fairseq.data import encoders
+
+        if beam_ranking not in BEAM_RANKINGS:
+            raise UserError(f"beam_ranking {beam_ranking!r}: choose from {', '.join(BEAM_RANKINGS)}")
+        self.beam_ranking = beam_ranking
 
         self.task = checkpoint.task
         self.checkpoint = checkpoint.path
@@ -260,11 +264,11 @@ class Engine:
         return results
 
     def _best(self, prefix: List[int], hypotheses: List[tuple]) -> tuple:
-        """The hypothesis fairseq's beam search would return among an engine's (ids, score): the best mean
-        log-probability of the whole sequence after the leading eos, a final eos included (fairseq forces
-        one at the limit). The engines rank by the generated tokens alone, which picks another on some
-        prompts."""
-        if len(hypotheses) == 1:
+        """The hypothesis returned among an engine's (ids, score), by `beam_ranking`: 'fairseq', the one
+        fairseq's beam search would return: the best mean log-probability of the whole sequence after the
+        leading eos, a final eos included (fairseq forces one at the limit); 'engine', the engine's first.
+        The engines rank by the generated tokens alone, which picks another on some prompts."""
+        if len(hypotheses) == 1 or self.beam_ranking == "engine":
             return hypotheses[0]
         eos = self.dictionary.eos()
         sequences = [prefix + (ids if ids[-1:] == [eos] else ids + [eos]) for ids, _ in hypotheses]

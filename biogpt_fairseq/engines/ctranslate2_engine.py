@@ -52,10 +52,11 @@ class CTranslate2Engine(Engine):
     name = "ctranslate2"
 
     def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
-                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None):
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None,
+                 beam_ranking: str = "fairseq"):
         import ctranslate2
 
-        super().__init__(checkpoint, dtype, device, max_tokens, batch_size)
+        super().__init__(checkpoint, dtype, device, max_tokens, batch_size, beam_ranking)
         self.model_dir = converted_dir(checkpoint, self.name, self.dtype)
         if not self.model_dir.is_dir():
             convert(checkpoint, self.model_dir, self.dtype)

@@ -23,10 +23,11 @@ class FairseqEngine(Engine):
                   "cuda": {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}}
 
     def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
-                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None):
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None,
+                 beam_ranking: str = "fairseq"):
         from fairseq.hub_utils import GeneratorHubInterface
 
-        super().__init__(checkpoint, dtype, device, max_tokens, batch_size)
+        super().__init__(checkpoint, dtype, device, max_tokens, batch_size, beam_ranking)
         if threads:
             torch.set_num_threads(threads)
         cfg = checkpoint.state["cfg"]

@@ -53,10 +53,11 @@ class OpenVINOEngine(Engine):
     DTYPES_RUN = {"cpu": {"fp32": "fp32", "bf16": "bf16", "int8": "int8", "int4": "int4"}}
 
     def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
-                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None):
+                 max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None,
+                 beam_ranking: str = "fairseq"):
         from optimum.intel import OVModelForCausalLM
 
-        super().__init__(checkpoint, dtype, device or "cpu", max_tokens, batch_size)
+        super().__init__(checkpoint, dtype, device or "cpu", max_tokens, batch_size, beam_ranking)
         self.model_dir = converted_dir(checkpoint, self.name, self.dtype)
         if not self.model_dir.is_dir():
             convert(checkpoint, self.model_dir, self.dtype)
