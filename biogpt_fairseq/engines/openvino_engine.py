@@ -91,8 +91,9 @@ class OpenVINOEngine(Engine):
         generated = output.sequences[:, ids.size(1):]
         if beam > 1:
             scores = output.sequences_scores.tolist()
-        else:  # greedy: the mean log-probability of the generated tokens
-            steps = torch.stack(output.scores, 1).float().log_softmax(-1).gather(-1, generated[..., None])[..., 0]
+        else:  # greedy: the mean log-probability of the generated tokens (a step at a time: no log-softmax of all)
+            steps = torch.stack([s.float().gather(-1, generated[:, i, None])[:, 0] - s.float().logsumexp(-1)
+                                 for i, s in enumerate(output.scores)], 1)
         hypotheses = []
         for row, tokens in enumerate(generated.tolist()):
             tokens = tokens[:tokens.index(eos) + 1] if eos in tokens else tokens
