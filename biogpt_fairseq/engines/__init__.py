@@ -42,9 +42,9 @@ def add_arguments(parser) -> None:
                              "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences "
                              "from the original")
     parser.add_argument("--beam-ranking", default="fairseq", choices=list(BEAM_RANKINGS),
-                        help="with --beam above 1 on ctranslate2 or openvino, which hypothesis is returned: fairseq's "
-                             "pick (default, the original's; one more forward over the hypotheses) or the engine's "
-                             "own; docs/fidelity.md")
+                        help="with --beam above 1 on ctranslate2 or openvino, which hypothesis is returned: "
+                             + "; ".join(f"{name}, {what}" for name, what in BEAM_RANKINGS.items())
+                             + " (default: fairseq; docs/fidelity.md)")
 
 
 def engine_class(name: str):
