@@ -14,12 +14,25 @@ import psutil
 import pytest
 from conftest import BIN
 
-from biogpt_fairseq.downstream.mining import MANIFEST, Job, run_job
+from biogpt_fairseq.downstream.extraction import settings_differ
+from biogpt_fairseq.downstream.mining import MANIFEST, MANIFEST_FORMAT, Job, read_manifest, run_job
 from biogpt_fairseq.textio import UserError
 
 FORMATS = ("jsonl", "pubtator")
 PUBMED_CITATIONS = 120
 WORKER_TITLE = "ExtractionWorker"  # in the process title Ray gives each actor of the pool
+
+
+@pytest.mark.fast
+def test_a_run_from_before_a_setting_existed_resumes_under_its_default_only(tmp_path):
+    """A manifest (or journal) written before `beam_ranking` existed ran fairseq's ranking."""
+    before = {k: v for k, v in Job(model="m").settings().items() if k != "beam_ranking"}
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": MANIFEST_FORMAT, "settings": before,
+                                                 "files": {"a.txt": {"documents": 3}}}))
+    assert read_manifest(tmp_path, Job(model="m").settings()) == {"a.txt": {"documents": 3}}
+    with pytest.raises(UserError, match="beam_ranking: 'fairseq' before, 'engine' now"):
+        read_manifest(tmp_path, Job(model="m", beam_ranking="engine").settings())
+    assert settings_differ(before, {**before, "beam": 5}) == ["beam: 1 before, 5 now"]
 
 
 @pytest.fixture(scope="module")

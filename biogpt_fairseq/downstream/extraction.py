@@ -18,6 +18,9 @@ from biogpt_fairseq.downstream.formats import (
 from biogpt_fairseq.textio import UserError, atomic_output, json_line
 
 JOURNAL_FORMAT = 1
+# Settings newer than some journals and manifests, and what those ran with: a run started before the
+# setting existed resumes under its default and is refused under any other value.
+SETTINGS_ADDED = {"beam_ranking": "fairseq"}
 EMPTY = {"triples": [], "labels": [], "answer": None}
 
 
@@ -145,16 +148,17 @@ def _journal_rows(path: Path) -> Tuple[dict, List[int]]:
     return header, ends
 
 
-def _settings_differ(header: dict, wanted: dict) -> List[str]:
-    return [f"{key}: {header.get(key)!r} before, {value!r} now" for key, value in wanted.items()
-            if header.get(key) != value]
+def settings_differ(before: dict, now: dict) -> List[str]:
+    """'key: before, now' for each setting of `now` that a journal's or manifest's `before` contradicts."""
+    return [f"{key}: {before.get(key, SETTINGS_ADDED.get(key))!r} before, {value!r} now" for key, value in now.items()
+            if before.get(key, SETTINGS_ADDED.get(key)) != value]
 
 
 def resume_point(journal: Path, wanted: dict, batch_docs: int) -> int:
     """How many documents the journal holds, cut back to its last whole chunk (so that a resumed
     run batches the rest exactly as an uninterrupted one); the journal truncated there."""
     header, ends = _journal_rows(journal)
-    differ = _settings_differ(header, wanted)
+    differ = settings_differ(header, wanted)
     if differ:
         raise UserError(f"{journal} was made with other settings ({'; '.join(differ)}): run the same command to "
                         "resume it, or remove it to start again")

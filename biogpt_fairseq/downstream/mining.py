@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from biogpt_fairseq.downstream.extraction import Extractor, extract_file, write_outputs
+from biogpt_fairseq.downstream.extraction import Extractor, extract_file, settings_differ, write_outputs
 from biogpt_fairseq.downstream.formats import OUTPUT_FORMATS, check_output, detect_format, read_documents
 from biogpt_fairseq.downstream.infer import ORIGINAL_MAX_TOKENS
 from biogpt_fairseq.textio import UserError, atomic_output, json_line
@@ -147,8 +147,7 @@ def read_manifest(out_dir: Path, settings: dict) -> dict:
         raise UserError(f"{path}: invalid JSON ({err}): remove it to start again") from None
     if manifest.get("format") != MANIFEST_FORMAT:
         raise UserError(f"{path}: not a biogpt-extract manifest of format {MANIFEST_FORMAT}")
-    differ = [f"{key}: {manifest['settings'].get(key)!r} before, {value!r} now" for key, value in settings.items()
-              if manifest["settings"].get(key) != value]
+    differ = settings_differ(manifest["settings"], settings)
     if differ:
         raise UserError(f"{out_dir} holds outputs of other settings ({'; '.join(differ)}): give another --out, or "
                         "remove the directory to start again")
