@@ -15,9 +15,9 @@ the tokens it generated); "interface / direct" is our engine's figure over the s
 on the same converted model; greedy tokens of every system are checked against ours on the fairseq
 engine. At beam sizes above 1 each system also runs with `beam_ranking="engine"` ("SYSTEM engine-ranked":
 the engine's own pick, without the forward that ranks the hypotheses as fairseq does), with how many
-of the sources it returns the same tokens for as the default ranking. Memory: the resident memory a system's run adds at its peak (sampled every 5 ms) to the
-process. The batch-1 limit of a precision is its weights' bytes a token over this machine's read
-bandwidth (bench/generation.py's measure).
+of the sources it returns the same tokens for as the default ranking. Memory: the resident memory a
+system's run adds at its peak (sampled every 5 ms) to the process. The batch-1 limit of a precision is
+its weights' bytes a token over this machine's read bandwidth (bench/generation.py's measure).
 """
 import argparse
 import statistics

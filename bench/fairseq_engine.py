@@ -16,10 +16,11 @@ what decides them, for its runs only:
     no decoding cache     fairseq's incremental forward for the steps (the prefill fills its caches)
     no prefill            fairseq's decoding from step 0 (no prefill, no decoding cache)
 
-Speed: tokens per second, the variants interleaved in each round (every other round reversed, as bench/engines.py); each variant's greedy tokens are
-checked against the shipped ones. Memory: each variant in a process of its own, the resident memory
-its first search of each mode adds at its peak to the loaded model (what the packed copies add
-shows there, and only on the first search of a process: they are kept for the model's life).
+Speed: tokens per second, the variants interleaved in each round (every other round reversed, as
+bench/engines.py); each variant's greedy tokens are checked against the shipped ones. Memory: each
+variant in a process of its own, the resident memory its first search of each mode adds at its peak
+to the loaded model (what the packed copies add shows there, and only on the first search of a
+process: they are kept for the model's life).
 """
 import argparse
 import contextlib

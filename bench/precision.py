@@ -5,7 +5,8 @@ tasks, on any engine (against the fairseq engine's fp32, the reference).
     .venv/bin/python bench/precision.py [--dtype bf16|int8|int4] [--engine fairseq|ctranslate2|openvino]
         [--demo-out demo_out] [--abstracts 100]
 
-1. (the fairseq engine) The pre-trained model reads each of the first ABSTRACTS BC5CDR test abstracts (its first 64 tokens):
+1. (the fairseq engine) The pre-trained model reads each of the first ABSTRACTS BC5CDR test abstracts
+   (its first 64 tokens):
    the largest difference of a next-token logit between fp32 and the dtype over every position, and how
    often the most likely next token is the same.
 2. It continues each by 32 greedy tokens in both: the share of generated tokens equal to fp32's at the
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from biogpt_fairseq.engines import DTYPES, ENGINES
+
 REPO = Path(__file__).resolve().parents[1]
 PROMPT, NEW = 64, 32
 
@@ -31,9 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.environ.get("BIOGPT_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--demo-out", default=str(REPO / "demo_out"), help="what `make demo` wrote")
-    parser.add_argument("--dtype", default="bf16", choices=["fp32", "bf16", "int8", "int4"],
-                        help="against the fairseq engine's fp32")
-    parser.add_argument("--engine", default="fairseq", choices=["fairseq", "ctranslate2", "openvino"])
+    parser.add_argument("--dtype", default="bf16", choices=list(DTYPES), help="against the fairseq engine's fp32")
+    parser.add_argument("--engine", default="fairseq", choices=ENGINES)
     parser.add_argument("--abstracts", type=int, default=100)
     parser.add_argument("--tasks", nargs="*", help="the demo's fine-tuned tasks to score (default: all)")
     args = parser.parse_args()
