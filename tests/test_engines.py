@@ -91,6 +91,25 @@ def test_engine_beam_ranking_returns_the_engines_own_best(hf_dir, engine_model):
 
 
 @pytest.mark.fast
+def test_greedy_score_is_the_mean_log_probability_of_the_generated_tokens(hf_dir, engine_model):
+    """A greedy completion's score: the mean log-probability of its tokens and its final eos under the
+    search's distribution (padding banned), here from Hugging Face's forward over the whole sequence."""
+    from transformers import BioGptForCausalLM
+
+    hf = BioGptForCausalLM.from_pretrained(hf_dir).eval()
+    engine = engine_model.engine
+    sources = engine_model._encode(SENTENCES)
+    for source, completion in zip(sources, engine.generate(sources, max_new_tokens=12)):
+        prefix, tokens = engine.prefix(source).tolist(), completion.tokens.tolist()
+        generated = tokens + ([engine.dictionary.eos()] if len(tokens) < 12 else [])
+        with torch.no_grad():
+            logits = hf(torch.tensor([prefix + generated])).logits[0, len(prefix) - 1:-1]
+        logits[:, engine.dictionary.pad()] = -float("inf")
+        steps = logits.log_softmax(-1).gather(-1, torch.tensor(generated)[:, None])
+        assert completion.score == pytest.approx(steps.mean().item(), abs=1e-4)
+
+
+@pytest.mark.fast
 def test_text_side_is_the_checkpoints_for_every_engine(reference, engine_model):
     assert engine_model.settings == reference.settings
     assert [t.tolist() for t in engine_model._encode(SENTENCES)] == [t.tolist() for t in reference._encode(SENTENCES)]
