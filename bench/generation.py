@@ -58,12 +58,24 @@ def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp3
                positions: int = 1024):
     """The same random BioGPT in transformers and in fairseq (through the converter). Each is loaded
     from its file, one conversion at a time, so that BioGPT-Large's three copies never meet."""
+    make_model(data, layers, width, out, vocabulary, positions)
+    return load_pair(out, dtype)
+
+
+def make_model(data: Path, layers: int, width: int, out: Path, vocabulary: str = "biogpt", positions: int = 1024):
+    """Write a random BioGPT of this shape as a Hugging Face directory `out`/hf and its fairseq conversion
+    `out`/fairseq, unless `out` holds them already."""
     from transformers import BioGptConfig, BioGptForCausalLM
 
-    from biogpt_fairseq import BioGPT
     from biogpt_fairseq.models.hf_conversion import from_hf, hf_vocab, merges_from_bpecodes, read_dict_symbols
 
     symbols = read_dict_symbols(data / vocabulary / "dict.txt")
+    if (out / "fairseq" / "checkpoint.pt").is_file():  # (written last)
+        made = BioGptConfig.from_pretrained(out / "hf")
+        if (made.num_hidden_layers, made.hidden_size, made.vocab_size) != (layers, width, len(symbols)):
+            sys.exit(f"{out}: holds a {made.num_hidden_layers} x {made.hidden_size} model of {made.vocab_size} "
+                     f"types, not the {layers} x {width} of {len(symbols)} asked for")
+        return
     torch.manual_seed(0)
     config = BioGptConfig(vocab_size=len(symbols), hidden_size=width, num_hidden_layers=layers,
                           num_attention_heads=max(1, width // 64), intermediate_size=4 * width, layer_norm_eps=1e-5,
@@ -71,7 +83,16 @@ def build_pair(data: Path, layers: int, width: int, out: Path, dtype: str = "fp3
     BioGptForCausalLM(config).save_pretrained(out / "hf")
     (out / "hf" / "vocab.json").write_text(json.dumps(hf_vocab(symbols)))
     (out / "hf" / "merges.txt").write_text("\n".join(merges_from_bpecodes(data / vocabulary / "bpecodes")) + "\n")
-    ours = BioGPT.from_pretrained(from_hf(out / "hf", out / "fairseq"), batch_size=64, dtype=dtype)
+    from_hf(out / "hf", out / "fairseq")
+
+
+def load_pair(out: Path, dtype: str = "fp32", with_fairseq: bool = True):
+    """`make_model`'s model in fairseq (None without it) and in transformers, in `dtype`."""
+    from transformers import BioGptForCausalLM
+
+    from biogpt_fairseq import BioGPT
+
+    ours = BioGPT.from_pretrained(out / "fairseq", batch_size=64, dtype=dtype) if with_fairseq else None
     hf = BioGptForCausalLM.from_pretrained(out / "hf", torch_dtype=precision.torch_dtype(dtype)).eval()
     with torch.no_grad():  # its weights are mapped from the file: read in now, not during its first run
         sum(float(p.sum()) for p in hf.parameters())
