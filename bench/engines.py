@@ -7,20 +7,21 @@ directly through its own API, and against Hugging Face's fp32 `generate`, interl
     .venv/bin/python bench/engines.py --large --without-fairseq --model-dir DIR --systems openvino:int8
         (BioGPT-Large's shape, a process for each system: the model and its conversions kept in DIR)
 
-The model is bench/generation.py's: BioGPT's shape with the released vocabulary and random weights,
-one Hugging Face directory that every system loads (ours through `BioGPT.from_pretrained(HF_DIR,
-engine=, dtype=)`, which converts it once and keeps the conversion). Prompts are 32 tokens of real
-abstracts, 64 new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of about the median length,
-32 new tokens each (the extraction setting). Figures are new tokens per second (each system counts
-the tokens it generated), each after an untimed first run in its mode; "interface / direct" is our
-engine's figure over the same engine's own API on the same converted model; greedy tokens of every
-system are checked against ours on the fairseq engine. At beam sizes above 1 each system also runs
-with `beam_ranking="engine"` ("SYSTEM engine-ranked": the engine's own pick, without the forward that ranks the hypotheses as fairseq does), with how many
-of the sources it returns the same tokens for as the default ranking. `--without-fairseq` leaves the
-fairseq engine out and checks greedy tokens against HF's: BioGPT-Large's fairseq copy (with its packed
-copies, 12.6 GB) does not fit in 24 GiB beside HF's and another engine's. Memory: the resident memory a
-system's run adds at its peak (sampled every 5 ms) to the process. The batch-1 limit of a precision is
-its weights' bytes a token over this machine's read bandwidth (bench/generation.py's measure).
+The model is bench/generation.py's: BioGPT's shape with the released vocabulary and random weights, one
+Hugging Face directory that every system loads (ours through `BioGPT.from_pretrained(HF_DIR, engine=,
+dtype=)`, which converts it once and keeps the conversion). Prompts are 32 tokens of real abstracts, 64
+new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of about the median length, 32 new tokens
+each (the extraction setting). Figures are new tokens per second (each system counts the tokens it
+generated), each after an untimed first run in its mode; "interface / direct" is our engine's figure
+over the same engine's own API on the same converted model; greedy tokens of every system are checked
+against ours on the fairseq engine. At beam sizes above 1 each system also runs with
+`beam_ranking="engine"` ("SYSTEM engine-ranked": the engine's own pick, without the forward that ranks
+the hypotheses as fairseq does), with how many of the sources it returns the same tokens for as the
+default ranking. `--without-fairseq` leaves the fairseq engine out and checks greedy tokens against
+HF's: BioGPT-Large's fairseq copy (with its packed copies, 12.6 GB) does not fit in 24 GiB beside HF's
+and another engine's. Memory: the resident memory a system's run adds at its peak (sampled every 5 ms)
+to the process. The batch-1 limit of a precision is its weights' bytes a token over this machine's read
+bandwidth (bench/generation.py's measure).
 """
 import argparse
 import contextlib
