@@ -53,7 +53,7 @@ class Generator:
         'truncate' (with a warning) or 'error'. `engine` runs the network: 'fairseq' (the original's),
         'ctranslate2' or 'openvino' (converted on first use, kept beside the checkpoint). `dtype` is the
         precision generation runs in: 'fp32' (the original's), 'bf16', 'fp16' (CUDA), 'int8' (int8
-        weights, fp32 activations) or 'int4' (OpenVINO); docs/fidelity.md's differences from the original.
+        weights of the linear maps, `engines.DTYPES`) or 'int4' (OpenVINO); docs/fidelity.md's differences from the original.
         `device` is 'cpu' or 'cuda' (default: cuda where there is one), `threads` the CPU threads,
         `max_tokens` a batch's token budget (else `batch_size` sentences a batch, 16 by default).
         `beam_ranking` picks among another engine's beam hypotheses: 'fairseq' (the original's pick, at

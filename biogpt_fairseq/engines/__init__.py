@@ -17,13 +17,14 @@ served from a stale conversion; `biogpt-convert to-ctranslate2` / `to-openvino` 
 without them.)
 """
 ENGINES = ("fairseq", "ctranslate2", "openvino")
-# One meaning for every engine: the weights' and the activations' precision (README's differences).
+# One meaning for every engine: the weights' and the activations' precision (docs/fidelity.md's differences).
 DTYPES = {
     "fp32": "fp32 weights and activations (the original's)",
     "bf16": "bf16 weights and activations",
     "fp16": "fp16 weights and activations (CUDA)",
-    "int8": "int8 weights of the linear maps, fp32 activations",
-    "int4": "int4 weights of the linear maps, fp32 activations (OpenVINO)",
+    "int8": "int8 weights of the linear maps in the engine's int8 products (CTranslate2 and OpenVINO quantize "
+            "their inputs to int8 as they go, and OpenVINO caches keys and values in 8 bits); otherwise fp32",
+    "int4": "int4 weights of the linear maps (OpenVINO), run as its int8",
 }
 # Which of an engine's beam hypotheses is returned (the fairseq engine's ranking is fairseq's either way).
 BEAM_RANKINGS = {
@@ -39,7 +40,7 @@ def add_arguments(parser) -> None:
                         help="what runs the network: fairseq (default, the original's), ctranslate2 or openvino")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES),
                         help="precision of generation: fp32 (default, the original's), bf16, fp16 (CUDA), int8 "
-                             "(int8 weights, fp32 activations) or int4 (OpenVINO); docs/fidelity.md's differences "
+                             "(int8 weights of the linear maps) or int4 (OpenVINO); docs/fidelity.md's differences "
                              "from the original")
     parser.add_argument("--beam-ranking", default="fairseq", choices=list(BEAM_RANKINGS),
                         help="with --beam above 1 on ctranslate2 or openvino, which hypothesis is returned: "
