@@ -130,7 +130,7 @@ def abstracts(ours, data: Path, n: int) -> list:
     """`n` BC5CDR test documents of about the median length, title and abstract, as fairseq encodes them
     (text tokens, no eos): consecutive in length order, as the original's length-sorted batches group them."""
     documents = json.loads((data / "BC5CDR" / "raw" / "test.json").read_text()).values()
-    sources = sorted((ours.engine.hub.encode(d["title"].strip() + " " + d["abstract"].strip())[:-1] for d in documents),
+    sources = sorted((ours.engine.encode(d["title"].strip() + " " + d["abstract"].strip())[:-1] for d in documents),
                      key=len)
     middle = (len(sources) - n) // 2
     return sources[middle:middle + n]
