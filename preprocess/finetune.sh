@@ -17,7 +17,8 @@
 #     --learned-prompt 9 ...
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+# --help: the usage on stdout, exit 0; a usage error: on stderr, exit 2
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$repo/.venv/bin/python}
 [ -x "$py" ] || py=python3
@@ -30,12 +31,12 @@ while [ $# -gt 0 ]; do
     --dict) dict=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --variant) variant=$2; shift 2 ;;
-    -h|--help) usage ;;
-    -*) echo "finetune.sh: unknown option $1" >&2; usage ;;
+    -h|--help) usage 0 ;;
+    -*) echo "finetune.sh: unknown option $1" >&2; usage >&2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-[ ${#args[@]} -eq 2 ] || usage
+[ ${#args[@]} -eq 2 ] || usage >&2
 task=${args[0]} out=${args[1]}
 codes=${codes:-$data/biogpt/bpecodes} dict=${dict:-$data/biogpt/dict.txt}
 for f in "$codes" "$dict"; do [ -f "$f" ] || { echo "error: $f: no such file" >&2; exit 2; }; done

@@ -17,7 +17,8 @@
 #   fairseq-train OUT_DIR/data-bin/shard0:OUT_DIR/data-bin/shard1:... --user-dir biogpt_fairseq ...
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+# --help: the usage on stdout, exit 0; a usage error: on stderr, exit 2
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$repo/.venv/bin/python}
 [ -x "$py" ] || py=python3
@@ -33,12 +34,12 @@ while [ $# -gt 0 ]; do
     --shards) shards=$2; shift 2 ;;
     --valid-every) valid_every=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
-    -h|--help) usage ;;
-    -*) echo "pretrain.sh: unknown option $1" >&2; usage ;;
+    -h|--help) usage 0 ;;
+    -*) echo "pretrain.sh: unknown option $1" >&2; usage >&2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-[ ${#args[@]} -ge 2 ] || usage
+[ ${#args[@]} -ge 2 ] || usage >&2
 out=${args[0]}
 xml=("${args[@]:1}")
 if { [ -n "$codes" ] && [ -z "$dict" ]; } || { [ -z "$codes" ] && [ -n "$dict" ]; }; then

@@ -106,6 +106,20 @@ def test_pubmed_odd_text_and_missing_abstracts_are_kept_aligned_or_counted(tmp_p
 
 # --- preprocess/*.sh --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("script", ["pretrain.sh", "finetune.sh"])
+def test_preprocess_sh_usage_error(script, tmp_path):
+    """A usage error prints what is wrong and the usage on stderr and exits 2; --help is not an error."""
+    path = REPO / "preprocess" / script
+    result = run_tool(path, "--no-such-option", check=False)
+    assert result.returncode == 2 and not result.stdout
+    assert f"{script}: unknown option --no-such-option" in result.stderr.decode()
+    assert "Usage:" in result.stderr.decode()
+    result = run_tool(path, tmp_path / "out", check=False)  # an argument short
+    assert result.returncode == 2 and "Usage:" in result.stderr.decode() and not result.stdout
+    result = run_tool(path, "--help")
+    assert "Usage:" in result.stdout.decode() and not result.stderr
+
+
 def test_pretrain_sh_bad_inputs(data, tmp_path):
     script = REPO / "preprocess" / "pretrain.sh"
     result = run_tool(script, tmp_path / "out", tmp_path / "missing.xml", check=False)

@@ -165,8 +165,8 @@ def help_text(*argv):
 
 @functools.lru_cache(maxsize=None)
 def shell_script_help(path):
-    """The usage a preprocess/*.sh script prints (they exit 2 after it, as on a usage error)."""
-    _, text = run_help(str(REPO / path))
+    """The usage a preprocess/*.sh script prints for --help."""
+    text = help_text(str(REPO / path))
     assert "Usage:" in text, f"{path} --help printed no usage:\n{text[-2000:]}"
     return text
 
