@@ -7,7 +7,9 @@ products and 8-bit cache.
 
 Batches are left-padded (HF's BioGpt counts positions from the attention mask, so padding moves
 no position); greedy decoding bans padding, as fairseq's generator does. Beam search asks for the
-`beam` best hypotheses, which the interface ranks as fairseq does, scored by the exported model itself.
+`beam` best hypotheses, which the interface ranks as fairseq does, scored by the exported model itself;
+with fairseq's ranking the search also stops as fairseq's does, once `beam` hypotheses have ended (HF's
+default searches on for longer ones, which fairseq's ranking by the whole sequence's mean then prefers).
 """
 import logging
 import tempfile
@@ -110,8 +112,8 @@ class OpenVINOEngine(Engine):
         output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=0,
                                      num_beams=beam, num_return_sequences=beam, do_sample=False, eos_token_id=eos,
                                      pad_token_id=pad, logits_processor=LogitsProcessorList([banned]),
-                                     length_penalty=1.0, early_stopping=False, output_scores=beam > 1,
-                                     return_dict_in_generate=beam > 1)
+                                     length_penalty=1.0, early_stopping=self.beam_ranking == "fairseq",
+                                     output_scores=beam > 1, return_dict_in_generate=beam > 1)
         generated = (output.sequences if beam > 1 else output)[:, ids.size(1):]
         if beam > 1:
             scores = output.sequences_scores.tolist()
