@@ -13,7 +13,8 @@ dtype=)`, which converts it once and keeps the conversion). Prompts are 32 token
 new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of about the median length, 32 new tokens
 each (the extraction setting). Figures are new tokens per second (each system counts the tokens it
 generated), each after an untimed first run in its mode; "interface / direct" is our engine's figure
-over the same engine's own API on the same converted model; greedy tokens of every system are checked
+over the same engine's own API on the same converted model, asked for the same search (OpenVINO's
+stopping follows the ranking, as its engine's does); greedy tokens of every system are checked
 against ours on the fairseq engine. At beam sizes above 1 each system also runs with
 `beam_ranking="engine"` ("SYSTEM engine-ranked": the engine's own pick, without the forward that ranks
 the hypotheses as fairseq does), with how many of the sources it returns the same tokens for as the
@@ -117,7 +118,7 @@ def direct_run(model, sources, beam, new):
     def run():
         output = engine.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, num_beams=beam,
                                        do_sample=False, eos_token_id=engine.dictionary.eos(),
-                                       pad_token_id=engine.dictionary.pad())
+                                       pad_token_id=engine.dictionary.pad(), early_stopping=engine.fairseq_search)
         generated = output[:, ids.size(1):]
         return int((generated != engine.dictionary.pad()).sum())
     return run
@@ -161,6 +162,7 @@ def mode_runs(hf, fairseq, models: dict, sources, beam, new) -> dict:
         runs[system + " direct"] = direct_run(model, sources, beam, new)
         if beam > 1:
             runs[system + " engine-ranked"] = interface_run(engine_ranked(model), sources, beam, new)
+            runs[system + " engine-ranked direct"] = direct_run(engine_ranked(model), sources, beam, new)
     return runs
 
 
@@ -239,7 +241,7 @@ def main() -> None:
                         f"{statistics.median([v / h for v, h in zip(values, hf_figures)]):.2f}")
                 system = name.replace(" engine-ranked", "")
                 if system in models and not name.endswith(" direct"):
-                    direct = [v / d for v, d in zip(values, figures[system + " direct"])]
+                    direct = [v / d for v, d in zip(values, figures[name + " direct"])]
                     line += (f", interface / direct {statistics.median(direct):.3f} (min {min(direct):.3f}, max "
                              f"{max(direct):.3f}), +{peak_rss_added(runs[name]):.0f} MiB")
                 print(line, flush=True)

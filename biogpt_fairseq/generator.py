@@ -56,8 +56,9 @@ class Generator:
         weights of the linear maps, `engines.DTYPES`) or 'int4' (OpenVINO); docs/fidelity.md's differences from the original.
         `device` is 'cpu' or 'cuda' (default: cuda where there is one), `threads` the CPU threads,
         `max_tokens` a batch's token budget (else `batch_size` sentences a batch, 16 by default).
-        `beam_ranking` picks among another engine's beam hypotheses: 'fairseq' (the original's pick, at
-        the cost of one more forward over them) or 'engine' (the engine's own pick; docs/fidelity.md).
+        `beam_ranking` picks among another engine's beam hypotheses: 'fairseq' (the original's pick; on
+        CTranslate2 at the cost of one more forward over them) or 'engine' (the engine's own pick;
+        docs/fidelity.md).
         """
         kind = engine_class(engine)
         keep = []

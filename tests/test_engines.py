@@ -63,15 +63,47 @@ def test_beam_search_ranks_as_fairseq(reference, engine_model):
         assert got == expected
 
 
+@pytest.fixture(scope="module")
+def seed_one_hf_dir(tmp_path_factory):
+    """A language model on which some beam hypotheses end before the limit and others do not."""
+    return tiny_hf_model(tmp_path_factory.mktemp("tiny-hf") / "model", seed=1)
+
+
 @pytest.mark.fast
-def test_openvino_beam_search_stops_as_fairseqs(tmp_path):
+def test_openvino_beam_search_stops_as_fairseqs(seed_one_hf_dir):
     """With fairseq's ranking, OpenVINO's (HF's) beam search ends once `beam` hypotheses have ended, as
     fairseq's does. HF's default searches on for longer ones, which fairseq's ranking by the whole sequence's
     mean can prefer: on this model 1 of the 6 sentences at beam 4; on `make demo`'s PubMedQA model 498 of 500."""
-    hf_dir = tiny_hf_model(tmp_path / "model", seed=1)
-    expected, got = same_completions(BioGPT.from_pretrained(hf_dir), BioGPT.from_pretrained(hf_dir, engine="openvino"),
-                                     beam=4)
+    expected, got = same_completions(BioGPT.from_pretrained(seed_one_hf_dir),
+                                     BioGPT.from_pretrained(seed_one_hf_dir, engine="openvino"), beam=4)
     assert got == expected
+
+
+@pytest.mark.fast
+def test_openvino_scores_hypotheses_from_its_search_as_a_forward_over_them_does(seed_one_hf_dir):
+    """OpenVINO's fairseq ranking scores a hypothesis by its search's log-probabilities (eos forced at the
+    limit, as fairseq's) and the prompted source's from the search's first forward: the mean log-probability
+    of the whole sequence that HF's forward over it gives, for hypotheses that ended and ones cut at the limit."""
+    from transformers import BioGptForCausalLM
+
+    hf = BioGptForCausalLM.from_pretrained(seed_one_hf_dir).eval()
+    model = BioGPT.from_pretrained(seed_one_hf_dir, engine="openvino")
+    engine, eos = model.engine, model.engine.dictionary.eos()
+    ended = cut = 0
+    for source in model._encode(SENTENCES):
+        prefix = engine.prefix(source).tolist()
+        for new_tokens in (6, engine.new_token_limit(len(prefix) - 1, 1024, 40)):
+            hypotheses = engine._hypotheses([prefix], 4, new_tokens)[0]
+            ended += sum(ids[-1:] == [eos] for ids, _ in hypotheses)
+            cut += sum(len(ids) == new_tokens and ids[-1:] != [eos] for ids, _ in hypotheses)
+            expected = []
+            for ids, _ in hypotheses:
+                sequence = torch.tensor(prefix + (ids if ids[-1:] == [eos] else ids + [eos]))
+                with torch.no_grad():
+                    steps = hf(sequence[None, :-1]).logits[0].log_softmax(-1)  # (the final eos is not read)
+                expected.append(steps.gather(-1, sequence[1:, None]).mean().item())
+            assert engine._fairseq_means(prefix, hypotheses) == pytest.approx(expected, abs=1e-5)
+    assert ended and cut
 
 
 @pytest.mark.fast

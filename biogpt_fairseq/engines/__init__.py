@@ -29,7 +29,8 @@ DTYPES = {
 # Which of an engine's beam hypotheses is returned (the fairseq engine's ranking is fairseq's either way).
 BEAM_RANKINGS = {
     "fairseq": "fairseq's: the best mean log-probability of the whole sequence, prompt and a final eos included, "
-               "from one more forward over the hypotheses (the original's)",
+               "the original's (CTranslate2 scores its hypotheses by one more forward; OpenVINO runs fairseq's search "
+               "and scores them from it)",
     "engine": "the engine's own best, by its score of the generated tokens: no extra forward",
 }
 

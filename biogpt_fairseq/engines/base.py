@@ -4,7 +4,7 @@
 needed): text to token ids and back, the prompted prefix a source is completed from, the
 original's length limit, batches by a token budget, and fairseq's pick among an engine's beam
 hypotheses. A subclass runs the network: `_hypotheses(prefixes, beam, new_tokens)` gives each prefix's
-hypotheses, `_log_probs(sequences)` scores whole sequences.
+hypotheses, `_log_probs(sequences)` scores whole sequences (for fairseq's ranking, `_fairseq_means`).
 """
 import contextlib
 import hashlib
@@ -270,11 +270,16 @@ class Engine:
         The engines rank by the generated tokens alone, which picks another on some prompts."""
         if len(hypotheses) == 1 or self.beam_ranking == "engine":
             return hypotheses[0]
-        eos = self.dictionary.eos()
-        sequences = [prefix + (ids if ids[-1:] == [eos] else ids + [eos]) for ids, _ in hypotheses]
-        means = [sum(scores) / len(scores) for scores in self._log_probs(sequences)]
+        means = self._fairseq_means(prefix, hypotheses)
         best = max(range(len(means)), key=means.__getitem__)
         return hypotheses[best][0], means[best]
+
+    def _fairseq_means(self, prefix: List[int], hypotheses: List[tuple]) -> List[float]:
+        """fairseq's score of each hypothesis: the mean log-probability of the whole sequence after the
+        leading eos, a final eos included; here by one more forward over every hypothesis."""
+        eos = self.dictionary.eos()
+        sequences = [prefix + (ids if ids[-1:] == [eos] else ids + [eos]) for ids, _ in hypotheses]
+        return [sum(scores) / len(scores) for scores in self._log_probs(sequences)]
 
     def new_token_limit(self, prefix_length: int, max_len_b: int, max_new_tokens: Optional[int]) -> int:
         """How many tokens fairseq's generator may add after a prefix: the whole sequence within
@@ -303,7 +308,8 @@ class Engine:
 
     def _hypotheses(self, prefixes: List[List[int]], beam: int, new_tokens: int) -> List[List[tuple]]:
         """Each prefix's (leading eos included) `beam` best hypotheses, the engine's best first, as (ids,
-        the engine's score): at most `new_tokens` ids, ending with eos where the hypothesis ended."""
+        the engine's score, which the engine's `_fairseq_means` reads): at most `new_tokens` ids, ending
+        with eos where the hypothesis ended."""
         raise NotImplementedError
 
     def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:

@@ -7,9 +7,10 @@ products and 8-bit cache.
 
 Batches are left-padded (HF's BioGpt counts positions from the attention mask, so padding moves
 no position); greedy decoding bans padding, as fairseq's generator does. Beam search asks for the
-`beam` best hypotheses, which the interface ranks as fairseq does, scored by the exported model itself;
-with fairseq's ranking the search also stops as fairseq's does, once `beam` hypotheses have ended (HF's
-default searches on for longer ones, which fairseq's ranking by the whole sequence's mean then prefers).
+`beam` best hypotheses. With fairseq's ranking the search is fairseq's: it stops once `beam` hypotheses
+have ended (HF's default searches on for longer ones, which fairseq's ranking by the whole sequence's
+mean then prefers) and forces eos at the limit, and the hypotheses are ranked by the search's own
+log-probabilities and the prompted source's, from the search's first forward (no forward of their own).
 """
 import logging
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
+from optimum.intel import OVModelForCausalLM
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from biogpt_fairseq.engines.base import Checkpoint, Engine, converted_dir, converting
@@ -34,7 +36,7 @@ WEIGHT_BITS = {"int8": 8, "int4": 4}
 def convert(checkpoint: Checkpoint, out: Path, dtype: str = "fp32") -> Path:
     """Write optimum-intel's OpenVINO directory for a fairseq BioGPT checkpoint (weights compressed to
     int8 or int4 for those dtypes)."""
-    from optimum.intel import OVModelForCausalLM, OVWeightQuantizationConfig
+    from optimum.intel import OVWeightQuantizationConfig
 
     from biogpt_fairseq.models.hf_conversion import to_hf
 
@@ -72,6 +74,51 @@ class PadBanned(LogitsProcessor):
         return scores
 
 
+class FinalEos(LogitsProcessor):
+    """fairseq's last step at the length limit: every live hypothesis ends with eos, whose log-probability
+    its score counts."""
+
+    def __init__(self, eos: int, length: int):
+        self.eos, self.length = eos, length
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.size(1) == self.length:
+            eos = scores[:, self.eos].clone()
+            scores.fill_(-float("inf"))
+            scores[:, self.eos] = eos
+        return scores
+
+
+def prompt_log_probs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each left-padded row's summed log-probability of its tokens after the first, from the logits at
+    every position; a row that repeats the one before it (a beam's copies of a prompt) is scored once."""
+    sums = torch.zeros(len(ids))
+    for row in range(len(ids)):
+        if row and torch.equal(ids[row], ids[row - 1]):
+            sums[row] = sums[row - 1]
+            continue
+        start = ids.size(1) - int(mask[row].sum())
+        steps = logits[row, start:-1].float()
+        sums[row] = (steps.gather(-1, ids[row, start + 1:, None])[:, 0] - steps.logsumexp(-1)).sum()
+    return sums
+
+
+class PromptScoringModel(OVModelForCausalLM):
+    """optimum-intel's model that, with `score_prompts` set, keeps each row's log-probability of its prompt
+    from a generation's first forward, for which OpenVINO returns the logits at every position: what
+    fairseq's ranking adds to a hypothesis's own, without a forward of its own."""
+    score_prompts = False
+    prompt_log_probs: Optional[torch.Tensor] = None
+
+    def forward(self, input_ids, attention_mask=None, past_key_values=None, position_ids=None, token_type_ids=None,
+                **kwargs):
+        output = super().forward(input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                                 position_ids=position_ids, token_type_ids=token_type_ids, **kwargs)
+        if self.score_prompts and past_key_values is None:  # (the prompt's forward)
+            self.prompt_log_probs = prompt_log_probs(output.logits, input_ids, attention_mask)
+        return output
+
+
 class OpenVINOEngine(Engine):
     name = "openvino"
     DTYPES_RUN = {"cpu": {"fp32": "fp32", "bf16": "bf16", "int8": "int8", "int4": "int4"}}
@@ -79,15 +126,13 @@ class OpenVINOEngine(Engine):
     def __init__(self, checkpoint: Checkpoint, dtype: str = "fp32", device: Optional[str] = None,
                  max_tokens: Optional[int] = None, batch_size: Optional[int] = None, threads: Optional[int] = None,
                  beam_ranking: str = "fairseq"):
-        from optimum.intel import OVModelForCausalLM
-
         super().__init__(checkpoint, dtype, device or "cpu", max_tokens, batch_size, beam_ranking)
         self.model_dir = converted_dir(checkpoint, self.name, self.dtype)
         if not self.model_dir.is_dir():
             convert(checkpoint, self.model_dir, self.dtype)
         config = {**CPU_SETTINGS[self.dtype], "NUM_STREAMS": "1",
                   "INFERENCE_NUM_THREADS": str(threads or torch.get_num_threads())}
-        self.model = OVModelForCausalLM.from_pretrained(self.model_dir, ov_config=config, device="CPU")
+        self.model = PromptScoringModel.from_pretrained(self.model_dir, ov_config=config, device="CPU")
 
     @classmethod
     def precisions(cls, device_type: str) -> Dict[str, str]:
@@ -97,6 +142,13 @@ class OpenVINOEngine(Engine):
         if precisions and "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             precisions = {**precisions, "bf16": "fp32"}
         return precisions
+
+    @property
+    def fairseq_search(self) -> bool:
+        """With fairseq's ranking the beam search ends as fairseq's: once `beam` hypotheses have ended
+        (HF's default searches on for longer ones, which the ranking by the whole sequence's mean then
+        prefers), and at the limit with eos forced (`FinalEos`)."""
+        return self.beam_ranking == "fairseq"
 
     def _padded(self, sequences: List[List[int]]):
         width = max(len(s) for s in sequences)
@@ -108,30 +160,32 @@ class OpenVINOEngine(Engine):
     def _hypotheses(self, prefixes: List[List[int]], beam: int, new_tokens: int) -> List[List[tuple]]:
         eos, pad = self.dictionary.eos(), self.dictionary.pad()
         ids, mask = self._padded(prefixes)
+        fairseq_search = beam > 1 and self.fairseq_search
         banned = PadBanned(pad, keep_steps=beam == 1)
-        output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=0,
-                                     num_beams=beam, num_return_sequences=beam, do_sample=False, eos_token_id=eos,
-                                     pad_token_id=pad, logits_processor=LogitsProcessorList([banned]),
-                                     length_penalty=1.0, early_stopping=self.beam_ranking == "fairseq",
+        processors = [banned] + ([FinalEos(eos, ids.size(1) + new_tokens)] if fairseq_search else [])
+        self.model.score_prompts = fairseq_search
+        output = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens + fairseq_search,
+                                     min_new_tokens=0, num_beams=beam, num_return_sequences=beam, do_sample=False,
+                                     eos_token_id=eos, pad_token_id=pad, length_penalty=1.0,
+                                     logits_processor=LogitsProcessorList(processors), early_stopping=fairseq_search,
                                      output_scores=beam > 1, return_dict_in_generate=beam > 1)
         generated = (output.sequences if beam > 1 else output)[:, ids.size(1):]
-        if beam > 1:
+        if beam > 1:  # HF's score: the generated tokens' mean log-probability
             scores = output.sequences_scores.tolist()
         else:  # greedy: the mean log-probability of the generated tokens
             steps = torch.stack(banned.steps, 1)
         hypotheses = []
         for row, tokens in enumerate(generated.tolist()):
             tokens = tokens[:tokens.index(eos) + 1] if eos in tokens else tokens
-            hypotheses.append((tokens, scores[row] if beam > 1 else steps[row, :len(tokens)].mean().item()))
+            if fairseq_search:  # the whole sequence's log-probability: the prompt's, the tokens' and their final
+                # eos's (the search's own); a forced eos dropped
+                total = self.model.prompt_log_probs[row].item() + scores[row] * len(tokens)
+                hypotheses.append((tokens[:new_tokens], total))
+            else:
+                hypotheses.append((tokens, scores[row] if beam > 1 else steps[row, :len(tokens)].mean().item()))
         return [hypotheses[i * beam:(i + 1) * beam] for i in range(len(prefixes))]
 
-    def _log_probs(self, sequences: List[List[int]]) -> List[List[float]]:
-        # (one left-padded batch: a forward without past state starts the exported model's state anew)
-        ids, mask = self._padded(sequences)
-        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-        scored = []
-        for row, sequence in enumerate(sequences):
-            start = ids.size(1) - len(sequence)
-            steps = logits[row, start:-1].log_softmax(-1)
-            scored.append(steps.gather(-1, ids[row, start + 1:, None])[:, 0].tolist())
-        return scored
+    def _fairseq_means(self, prefix: List[int], hypotheses: List[tuple]) -> List[float]:
+        # (the whole sequence's log-probability from fairseq's search, `_hypotheses`: no forward of its own)
+        eos = self.dictionary.eos()
+        return [total / (len(prefix) - 1 + len(ids) + (ids[-1:] != [eos])) for ids, total in hypotheses]
