@@ -4,7 +4,8 @@
 needed): text to token ids and back, the prompted prefix a source is completed from, the
 original's length limit, batches by a token budget, and fairseq's pick among an engine's beam
 hypotheses. A subclass runs the network: `_hypotheses(prefixes, beam, new_tokens)` gives each prefix's
-hypotheses, `_log_probs(sequences)` scores whole sequences (for fairseq's ranking, `_fairseq_means`).
+hypotheses, `_fairseq_means` scores them for fairseq's ranking (by default from `_log_probs(sequences)`,
+a forward over whole sequences).
 """
 import contextlib
 import hashlib
