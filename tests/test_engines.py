@@ -80,6 +80,26 @@ def test_openvino_beam_search_stops_as_fairseqs(seed_one_hf_dir):
 
 
 @pytest.mark.fast
+def test_openvino_generates_with_torch_on_one_thread(seed_one_hf_dir, monkeypatch):
+    """torch's share of an OpenVINO generation runs on one thread (its idle workers took OpenVINO's cores),
+    and the process's setting is given back."""
+    model = BioGPT.from_pretrained(seed_one_hf_dir, engine="openvino")
+    generate, seen = model.engine.model.generate, []
+
+    def watched(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return generate(*args, **kwargs)
+    monkeypatch.setattr(model.engine.model, "generate", watched)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model.engine.generate(model._encode(SENTENCES[:2]), max_new_tokens=4)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.fast
 def test_openvino_scores_hypotheses_from_its_search_as_a_forward_over_them_does(seed_one_hf_dir):
     """OpenVINO's fairseq ranking scores a hypothesis by its search's log-probabilities (eos forced at the
     limit, as fairseq's) and the prompted source's from the search's first forward: the mean log-probability
