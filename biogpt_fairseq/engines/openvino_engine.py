@@ -11,6 +11,7 @@ no position); greedy decoding bans padding, as fairseq's generator does. Beam se
 have ended (HF's default searches on for longer ones, which fairseq's ranking by the whole sequence's
 mean then prefers) and forces eos at the limit, and the hypotheses are ranked by the search's own
 log-probabilities and the prompted source's, from the search's first forward (no forward of their own).
+torch's share of a generation, the search's work on the logits, runs on one thread (`torch_on_one_thread`).
 """
 import contextlib
 import logging
