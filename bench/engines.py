@@ -14,8 +14,8 @@ new tokens; `abstracts16` is 16 whole BC5CDR test abstracts of about the median 
 each (the extraction setting). Figures are new tokens per second (each system counts the tokens it
 generated), each after an untimed first run in its mode; "interface / direct" is our engine's figure
 over the same engine's own API on the same converted model, asked for the same search (OpenVINO's
-stopping follows the ranking, as its engine's does; each ranking has its direct run); greedy tokens of every system are checked
-against ours on the fairseq engine. At beam sizes above 1 each system also runs with
+stopping follows the ranking, as its engine's does; each ranking has its direct run); greedy tokens of
+every system are checked against ours on the fairseq engine. At beam sizes above 1 each system also runs with
 `beam_ranking="engine"` ("SYSTEM engine-ranked": the engine's own pick, without fairseq's scoring of
 the hypotheses), with how many of the sources it returns the same tokens for as the
 default ranking. `--without-fairseq` leaves the fairseq engine out and checks greedy tokens against
